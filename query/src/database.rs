@@ -1,0 +1,66 @@
+//! The contract between the evaluator and a store.
+//!
+//! The evaluator never asks a store for "all the data": it asks it to stream each series
+//! matching a [`Query`] through a visitor, one at a time, so an aggregate such as `:sum`
+//! over a million series holds one output line in memory, not a million inputs.
+
+use crate::Query;
+
+/// What to scan: the series matching `query`, with values on the store's primary step.
+#[derive(Debug, Clone, Copy)]
+pub struct ScanRequest<'a> {
+    /// The tag query that selects series.
+    pub query: &'a Query,
+    /// Timestamp of the first value wanted, epoch ms, a multiple of [`Database::step`].
+    pub start: i64,
+    /// Timestamp one step past the last value wanted, epoch ms, a multiple of the step.
+    pub end: i64,
+}
+
+impl ScanRequest<'_> {
+    /// Number of values each visited series carries: `(end - start) / step`.
+    pub fn len(&self, step: i64) -> usize {
+        if step <= 0 || self.end <= self.start {
+            0
+        } else {
+            ((self.end - self.start) / step) as usize
+        }
+    }
+}
+
+/// Why a scan stopped early.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum DatabaseError {
+    /// The query selects more series than the store allows in one query.
+    #[error("query matched {matched} series, over the limit of {limit}; restrict the query with more tag clauses")]
+    TooManySeries {
+        /// The configured limit.
+        limit: usize,
+        /// How many series the query matched.
+        matched: usize,
+    },
+    /// A limit of the evaluator, reported by the visitor (e.g. too many output lines).
+    #[error("{0}")]
+    Limit(String),
+    /// The store failed for a reason of its own.
+    #[error("storage error: {0}")]
+    Storage(String),
+}
+
+/// A store the evaluator can run expressions on.
+///
+/// Implementations stream every series matching the request to `visit` with its tags
+/// (sorted by key) and exactly `request.len(self.step())` values, where `values[i]` belongs
+/// to the interval ending at `request.start + i * step`; missing data is NaN. An error
+/// returned by `visit` stops the scan and is returned unchanged.
+pub trait Database: Send + Sync {
+    /// The primary step of the stored data, in milliseconds.
+    fn step(&self) -> i64;
+
+    /// Streams every series matching `request.query` to `visit`.
+    fn scan(
+        &self,
+        request: &ScanRequest<'_>,
+        visit: &mut dyn FnMut(&[(&str, &str)], &[f64]) -> Result<(), DatabaseError>,
+    ) -> Result<(), DatabaseError>;
+}
