@@ -18,9 +18,19 @@
 #![deny(missing_docs)]
 
 mod database;
+mod graph;
 mod query;
 mod series;
+mod time;
 
 pub use database::{Database, DatabaseError, ScanRequest};
+pub use graph::{
+    render_data, round_to_step_boundary, AxisParams, Features, GraphData, GraphParams,
+    GraphSettings, HeatmapParams, Layout, OutputFormat, ParamError, PlotBound, Scale, SortBy,
+    SortOrder, StepSizes, SummaryStats, Theme, TickLabelMode, TimeWindow, VisionType, MAX_Y_AXES,
+};
 pub use query::{Pattern, PatternError, Query};
 pub use series::{TagMap, TimeSeries};
+pub use time::{
+    format_duration, parse_duration, parse_time, parse_time_zone, time_range, TimeError, TimeRefs,
+};
