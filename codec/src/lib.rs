@@ -1,5 +1,44 @@
-//! Compression of sealed blocks of time-series values for Sextant.
+//! Compression of Sextant's sealed blocks: a fixed run of one series' values on an implicit
+//! step, squeezed bit-exactly into a single boxed byte slice that decodes fast.
 //!
-//! A sealed block holds the values of one series over a fixed run of steps; timestamps are
-//! implicit (the block knows its start and step), so only values are encoded.
+//! # Overview
+//! - [`SealedBlock`]: the compressed block. [`SealedBlock::encode`] picks the smallest
+//!   encoding for the values; [`SealedBlock::decode_into`] fills a slice;
+//!   [`SealedBlock::as_bytes`] / [`SealedBlock::from_bytes`] serialise and validate.
+//! - [`Encoding`]: which layout a block uses: constant, packed scaled integers (decimal
+//!   gauges, per-second rates, counts), Gorilla-style XOR (float noise), or raw.
+//! - [`Error`]: why bytes are not a valid block.
+//!
+//! Timestamps are never stored: the caller knows each block's start and step.
+//!
+//! ```
+//! use sextant_codec::{Encoding, SealedBlock};
+//!
+//! // A per-second rate from per-minute counts: 743/60 has no short decimal form, but it is
+//! // an integer once multiplied by 60, so it packs into a few bits per value.
+//! let values: Vec<f64> = (0..60).map(|i| f64::from(740 + i % 7) / 60.0).collect();
+//! let block = SealedBlock::encode(&values);
+//! assert_eq!(block.kind(), Encoding::Packed);
+//! assert!(block.encoded_len() < 40);
+//!
+//! let mut out = vec![0.0; block.len()];
+//! block.decode_into(&mut out)?;
+//! assert_eq!(out, values);
+//!
+//! let copy = SealedBlock::from_bytes(block.as_bytes())?;
+//! assert_eq!(copy, block);
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
 #![deny(missing_docs)]
+
+mod bits;
+mod block;
+mod constant;
+mod error;
+mod packed;
+mod raw;
+mod scale;
+mod xor;
+
+pub use block::{Encoding, SealedBlock, MAX_BLOCK_LEN};
+pub use error::{Error, Result};

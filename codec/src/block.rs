@@ -1,0 +1,274 @@
+//! The public sealed block: one boxed byte slice holding a kind byte, the value count and the
+//! payload of whichever encoding was smallest for the block.
+
+use std::fmt;
+
+use crate::bits::{put_varint, ByteReader};
+use crate::constant::Constant;
+use crate::error::{Error, Result};
+use crate::packed::Packed;
+use crate::raw::Raw;
+use crate::xor::Xor;
+
+/// Most values a block may hold.
+///
+/// Sextant seals blocks of 60 to 1440 values; the cap exists so that `from_bytes` never sizes
+/// work from an attacker-sized count, so bit offsets inside a block (at most 64 bits per
+/// value) fit comfortably in `u32`, and so the count's varint never exceeds 3 bytes.
+pub const MAX_BLOCK_LEN: usize = 65_535;
+
+/// Which layout a [`SealedBlock`] uses; see `docs/block-format.md` for the byte layouts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Encoding {
+    /// Every value has the same bit pattern (including all-NaN blocks): stored once.
+    Constant,
+    /// Values are integers scaled by a decimal or binary multiplier, delta-coded and bit-packed
+    /// at one width per block, with out-of-pattern values (NaN, ±inf, -0.0) patched in.
+    Packed,
+    /// Gorilla-style XOR of consecutive bit patterns, for float noise.
+    Xor,
+    /// Eight bytes per value: the bound when nothing else is smaller.
+    Raw,
+}
+
+impl Encoding {
+    /// Every encoding, for reporting.
+    pub const ALL: [Encoding; 4] = [
+        Encoding::Constant,
+        Encoding::Packed,
+        Encoding::Xor,
+        Encoding::Raw,
+    ];
+
+    /// Low nibble of the kind byte. Zero is left unused so that zeroed memory is not a block.
+    fn id(self) -> u8 {
+        match self {
+            Encoding::Constant => 1,
+            Encoding::Packed => 2,
+            Encoding::Xor => 3,
+            Encoding::Raw => 4,
+        }
+    }
+
+    fn from_id(id: u8) -> Option<Encoding> {
+        Encoding::ALL.into_iter().find(|e| e.id() == id)
+    }
+
+    /// Lower-case name, as used in reports.
+    pub fn name(self) -> &'static str {
+        match self {
+            Encoding::Constant => "constant",
+            Encoding::Packed => "packed",
+            Encoding::Xor => "xor",
+            Encoding::Raw => "raw",
+        }
+    }
+}
+
+impl fmt::Display for Encoding {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// One encoding's payload layout. Each lives in its own module; the block header (kind byte
+/// and count) is handled here, so an encoding only sees its payload and its 4 flag bits.
+pub(crate) trait Codec {
+    /// The encoding this implements.
+    const ENCODING: Encoding;
+
+    /// Appends the payload for `values` (non-empty) to `out` and returns the flag bits
+    /// (0..=15) for the kind byte, or `None` if this encoding cannot represent `values`.
+    fn encode(values: &[f64], out: &mut Vec<u8>) -> Option<u8>;
+
+    /// Checks that `payload` is a well-formed payload of `len` values: every field in range
+    /// and no bytes missing or left over. After this, `decode` cannot fail.
+    fn validate(flags: u8, payload: &[u8], len: usize) -> Result<()>;
+
+    /// Decodes `payload` into `out`, whose length is the block's count. On error `out` holds
+    /// unspecified values.
+    fn decode(flags: u8, payload: &[u8], out: &mut [f64]) -> Result<()>;
+}
+
+/// An immutable, compressed block of values on an implicit fixed step.
+///
+/// It is a single boxed byte slice (16 bytes inline plus the encoded bytes on the heap): the
+/// kind byte, the value count as a varint, then the payload. [`as_bytes`](Self::as_bytes) is
+/// the serialised form and [`from_bytes`](Self::from_bytes) reads it back.
+#[derive(Clone, PartialEq, Eq)]
+pub struct SealedBlock {
+    bytes: Box<[u8]>,
+}
+
+/// Parsed fixed header of a block.
+struct Header<'a> {
+    encoding: Encoding,
+    flags: u8,
+    len: usize,
+    payload: &'a [u8],
+}
+
+fn parse_header(bytes: &[u8]) -> Result<Header<'_>> {
+    let mut r = ByteReader::new(bytes);
+    let kind = r.u8().ok_or(Error::Truncated {
+        field: "kind byte",
+        len: bytes.len(),
+    })?;
+    let encoding = Encoding::from_id(kind & 0x0f).ok_or(Error::UnknownKind(kind))?;
+    let len = r.varint().ok_or(Error::Truncated {
+        field: "value count",
+        len: bytes.len(),
+    })?;
+    if len > MAX_BLOCK_LEN as u64 {
+        return Err(Error::TooManyValues {
+            len,
+            max: MAX_BLOCK_LEN,
+        });
+    }
+    Ok(Header {
+        encoding,
+        flags: kind >> 4,
+        len: len as usize,
+        payload: r.rest(),
+    })
+}
+
+impl SealedBlock {
+    /// Compresses `values`, choosing the smallest encoding for them. The round trip through
+    /// [`decode_into`](Self::decode_into) is bit-exact for every `f64`, NaN payloads included.
+    ///
+    /// # Panics
+    /// If `values` holds more than [`MAX_BLOCK_LEN`] values: blocks are cut by the caller at
+    /// a fixed size far below it, so a longer slice is a bug in the caller.
+    pub fn encode(values: &[f64]) -> SealedBlock {
+        assert!(
+            values.len() <= MAX_BLOCK_LEN,
+            "a sealed block holds at most {MAX_BLOCK_LEN} values, got {}",
+            values.len()
+        );
+        let mut best = Vec::with_capacity(16 + values.len());
+        if let Some(flags) = try_encode::<Constant>(values, &mut best) {
+            return SealedBlock::assemble(Encoding::Constant, flags, values.len(), &best);
+        }
+        let mut best_kind = (Encoding::Raw, 0);
+        best.clear();
+        if let Some(flags) = try_encode::<Packed>(values, &mut best) {
+            best_kind = (Encoding::Packed, flags);
+        } else {
+            best.clear();
+        }
+        // XOR spends at least the first value and a bit per further value; skip encoding it
+        // when packing already beat that floor.
+        let xor_floor = 8 + (values.len() - 1).div_ceil(8);
+        if best_kind.0 != Encoding::Packed || best.len() > xor_floor {
+            let mut xor = Vec::with_capacity(8 * values.len());
+            if let Some(flags) = try_encode::<Xor>(values, &mut xor) {
+                if best_kind.0 != Encoding::Packed || xor.len() < best.len() {
+                    best = xor;
+                    best_kind = (Encoding::Xor, flags);
+                }
+            }
+        }
+        if best_kind.0 == Encoding::Raw || best.len() > 8 * values.len() {
+            best.clear();
+            let flags = try_encode::<Raw>(values, &mut best).unwrap_or(0);
+            best_kind = (Encoding::Raw, flags);
+        }
+        SealedBlock::assemble(best_kind.0, best_kind.1, values.len(), &best)
+    }
+
+    fn assemble(encoding: Encoding, flags: u8, len: usize, payload: &[u8]) -> SealedBlock {
+        let mut bytes = Vec::with_capacity(4 + payload.len());
+        bytes.push(encoding.id() | (flags << 4));
+        put_varint(&mut bytes, len as u64);
+        bytes.extend_from_slice(payload);
+        SealedBlock {
+            bytes: bytes.into_boxed_slice(),
+        }
+    }
+
+    fn header(&self) -> Header<'_> {
+        // The bytes were produced by `encode` or checked by `from_bytes`.
+        match parse_header(&self.bytes) {
+            Ok(h) => h,
+            Err(_) => Header {
+                encoding: Encoding::Raw,
+                flags: 0,
+                len: 0,
+                payload: &[],
+            },
+        }
+    }
+
+    /// Number of values in the block.
+    pub fn len(&self) -> usize {
+        self.header().len
+    }
+
+    /// True if the block holds no values.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Decodes every value into `out`, which must be exactly [`len`](Self::len) long.
+    pub fn decode_into(&self, out: &mut [f64]) -> Result<()> {
+        let h = self.header();
+        if out.len() != h.len {
+            return Err(Error::OutputLength {
+                expected: h.len,
+                got: out.len(),
+            });
+        }
+        match h.encoding {
+            Encoding::Constant => Constant::decode(h.flags, h.payload, out),
+            Encoding::Packed => Packed::decode(h.flags, h.payload, out),
+            Encoding::Xor => Xor::decode(h.flags, h.payload, out),
+            Encoding::Raw => Raw::decode(h.flags, h.payload, out),
+        }
+    }
+
+    /// Bytes of encoded data, header included: what the block costs besides its 16-byte
+    /// handle.
+    pub fn encoded_len(&self) -> usize {
+        self.bytes.len()
+    }
+
+    /// The serialised form, readable by [`from_bytes`](Self::from_bytes).
+    pub fn as_bytes(&self) -> &[u8] {
+        &self.bytes
+    }
+
+    /// Parses and fully validates a serialised block. Corrupt input is an error, never a
+    /// panic, and nothing is allocated beyond a copy of `bytes`.
+    pub fn from_bytes(bytes: &[u8]) -> Result<SealedBlock> {
+        let h = parse_header(bytes)?;
+        match h.encoding {
+            Encoding::Constant => Constant::validate(h.flags, h.payload, h.len),
+            Encoding::Packed => Packed::validate(h.flags, h.payload, h.len),
+            Encoding::Xor => Xor::validate(h.flags, h.payload, h.len),
+            Encoding::Raw => Raw::validate(h.flags, h.payload, h.len),
+        }?;
+        Ok(SealedBlock {
+            bytes: bytes.into(),
+        })
+    }
+
+    /// The encoding chosen for this block.
+    pub fn kind(&self) -> Encoding {
+        self.header().encoding
+    }
+}
+
+fn try_encode<C: Codec>(values: &[f64], out: &mut Vec<u8>) -> Option<u8> {
+    C::encode(values, out)
+}
+
+impl fmt::Debug for SealedBlock {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SealedBlock")
+            .field("kind", &self.kind())
+            .field("len", &self.len())
+            .field("encoded_len", &self.encoded_len())
+            .finish()
+    }
+}

@@ -1,0 +1,862 @@
+//! Packed blocks: values that are integers under one multiplier per block (see
+//! [`scale`](crate::scale)), differenced 0, 1 or 2 times, then frame-of-reference bit packed
+//! at one width per block. Values that do not fit the multiplier (NaN, ±inf, -0.0, a stray
+//! long decimal) are patched in from an exception list of runs.
+//!
+//! Two layouts for the residuals (the integers after differencing):
+//! - *dense*: every residual minus the block minimum, `width` bits each;
+//! - *sparse*: a bitmap of non-zero residuals, then only those, minus their minimum. This is
+//!   the one for gauges that rarely change and for error counts that are mostly zero.
+//!
+//! The encoder prices every scale candidate × order × layout exactly and keeps the smallest.
+//! Decoding unpacks 64 residuals at a time from whole 64-bit loads, then integrates and
+//! scales them in a tight loop. Byte layout: `docs/block-format.md`.
+
+use crate::bits::{
+    bit_width, load_u64, low_mask, put_varint, unzigzag, varint_len, zigzag, BitWriter, ByteReader,
+};
+use crate::block::{Codec, Encoding};
+use crate::constant::{get_trimmed, put_trimmed};
+use crate::error::{Error, Result};
+use crate::scale::{
+    min_binary_exp, min_decimal_exp, scale, unscale, Scale, FACTOR_COUNT, PLAIN_DECIMAL,
+};
+
+pub(crate) struct Packed;
+
+/// Residuals are unpacked this many at a time: 64 residuals of `w` bits are exactly `8·w`
+/// bytes, so every group starts on a byte boundary.
+const GROUP: usize = 64;
+/// Unpack buffer: the largest group (`8 · 64` bytes) plus room for a 16-byte load at its end.
+const GROUP_BUF: usize = 8 * GROUP + 16;
+/// Values sampled to guess a block's multiplier before pricing it on every value.
+const SAMPLES: usize = 4;
+/// Decimal exponents up to this count as "short" (a few decimals, as gauges are written):
+/// such blocks skip pricing the rate factors, which would only make the integers bigger.
+/// Rates such as 743/60 only look decimal at exponents of 15 and more.
+const SHORT_DECIMAL_EXP: u8 = 6;
+/// Highest differencing order: 2 turns steady ramps (counters) into constants.
+const MAX_ORDER: usize = 2;
+
+// Flag bits in the kind byte's high nibble.
+const ORDER_MASK: u8 = 0b0011;
+const SPARSE_FLAG: u8 = 0b0100;
+const EXCEPTIONS_FLAG: u8 = 0b1000;
+
+/// A run of equal bit patterns that the multiplier cannot express.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Run {
+    start: usize,
+    len: usize,
+    bits: u64,
+}
+
+impl Run {
+    fn encoded_len(&self, prev_end: usize) -> usize {
+        let value_bytes = 8 - (self.bits.trailing_zeros() as usize / 8).min(8);
+        varint_len((self.start - prev_end) as u64)
+            + varint_len(self.len as u64 - 1)
+            + 1
+            + value_bytes
+    }
+}
+
+/// Statistics of one order's residuals, enough to price both layouts.
+#[derive(Debug, Clone, Copy)]
+struct Residuals {
+    count: usize,
+    min: i64,
+    max: i64,
+    nonzero: usize,
+    min_nz: i64,
+    max_nz: i64,
+}
+
+impl Residuals {
+    fn new() -> Self {
+        Residuals {
+            count: 0,
+            min: i64::MAX,
+            max: i64::MIN,
+            nonzero: 0,
+            min_nz: i64::MAX,
+            max_nz: i64::MIN,
+        }
+    }
+
+    #[inline]
+    fn add(&mut self, r: i64) {
+        self.count += 1;
+        self.min = self.min.min(r);
+        self.max = self.max.max(r);
+        if r != 0 {
+            self.nonzero += 1;
+            self.min_nz = self.min_nz.min(r);
+            self.max_nz = self.max_nz.max(r);
+        }
+    }
+
+    /// (width, frame minimum, bytes of residual data) for the layout.
+    fn layout(&self, sparse: bool) -> (u32, i64, usize) {
+        if sparse {
+            if self.nonzero == 0 {
+                return (0, 0, self.count.div_ceil(8));
+            }
+            let w = bit_width(self.max_nz.wrapping_sub(self.min_nz) as u64);
+            (
+                w,
+                self.min_nz,
+                self.count.div_ceil(8) + (w as usize * self.nonzero).div_ceil(8),
+            )
+        } else {
+            let w = bit_width(self.max.wrapping_sub(self.min) as u64);
+            (w, self.min, (w as usize * self.count).div_ceil(8))
+        }
+    }
+}
+
+/// The cheapest way found to pack a block under one scale.
+#[derive(Debug, Clone)]
+struct Plan {
+    scale: Scale,
+    order: usize,
+    sparse: bool,
+    width: u32,
+    frame_min: i64,
+    /// Payload bytes.
+    cost: usize,
+}
+
+/// Scratch for pricing candidates: the integers and the exception runs of the last one.
+struct Work {
+    ints: Vec<i64>,
+    runs: Vec<Run>,
+}
+
+/// Computes the integers of `values` under `s` into `work`, exceptions as runs (their slots
+/// repeat the previous integer, which costs nothing after differencing), and prices the best
+/// order and layout. Returns the plan and the largest decimal exponent a failed finite value
+/// would need, as a hint for a retry.
+fn price(values: &[f64], s: Scale, work: &mut Work) -> Plan {
+    let m = s.multiplier();
+    work.ints.clear();
+    work.runs.clear();
+    let mut last: Option<i64> = None;
+    for (i, &v) in values.iter().enumerate() {
+        match scale(v, m) {
+            Ok(n) => {
+                if last.is_none() {
+                    // Leading exceptions take the first good integer so order 0 stays flat.
+                    work.ints.iter_mut().for_each(|x| *x = n);
+                }
+                last = Some(n);
+                work.ints.push(n);
+            }
+            Err(_) => {
+                work.ints.push(last.unwrap_or(0));
+                let bits = v.to_bits();
+                match work.runs.last_mut() {
+                    Some(r) if r.start + r.len == i && r.bits == bits => r.len += 1,
+                    _ => work.runs.push(Run {
+                        start: i,
+                        len: 1,
+                        bits,
+                    }),
+                }
+            }
+        }
+    }
+
+    let mut stats = [Residuals::new(); MAX_ORDER + 1];
+    let ints = &work.ints;
+    let mut prev_delta = 0i64;
+    for (i, &n) in ints.iter().enumerate() {
+        stats[0].add(n);
+        if i >= 1 {
+            let d = n - ints[i - 1];
+            stats[1].add(d);
+            if i >= 2 {
+                stats[2].add(d - prev_delta);
+            }
+            prev_delta = d;
+        }
+    }
+
+    let mut exceptions = 0;
+    if !work.runs.is_empty() {
+        exceptions = varint_len(work.runs.len() as u64);
+        let mut prev_end = 0;
+        for r in &work.runs {
+            exceptions += r.encoded_len(prev_end);
+            prev_end = r.start + r.len;
+        }
+    }
+    let mut best: Option<Plan> = None;
+    for (order, st) in stats.iter().enumerate() {
+        if order >= values.len() {
+            break;
+        }
+        let bases = match order {
+            0 => 0,
+            1 => varint_len(zigzag(ints[0])),
+            _ => varint_len(zigzag(ints[0])) + varint_len(zigzag(ints[1].wrapping_sub(ints[0]))),
+        };
+        for sparse in [false, true] {
+            let (width, frame_min, data) = st.layout(sparse);
+            let cost = 2 + bases + varint_len(zigzag(frame_min)) + exceptions + data;
+            if best.as_ref().is_none_or(|b| cost < b.cost) {
+                best = Some(Plan {
+                    scale: s,
+                    order,
+                    sparse,
+                    width,
+                    frame_min,
+                    cost,
+                });
+            }
+        }
+    }
+    // `values` is non-empty, so order 0 always produced a plan.
+    best.unwrap_or(Plan {
+        scale: s,
+        order: 0,
+        sparse: false,
+        width: 64,
+        frame_min: 0,
+        cost: usize::MAX,
+    })
+}
+
+/// Up to [`SAMPLES`] finite values spread over the block.
+fn samples(values: &[f64]) -> impl Iterator<Item = f64> + '_ {
+    let n = values.len();
+    (0..SAMPLES).filter_map(move |k| {
+        let from = k * (n - 1) / (SAMPLES - 1).max(1);
+        values[from..].iter().copied().find(|v| v.is_finite())
+    })
+}
+
+/// Multipliers worth pricing for this block, guessed from a few samples. Unless
+/// `all_factors`, the rate factors are skipped when the samples are short decimals; returns
+/// whether they were.
+fn candidates(values: &[f64], all_factors: bool, out: &mut Vec<Scale>) -> bool {
+    let mut skipped = false;
+    let mut binary: Option<u8> = None;
+    for v in samples(values) {
+        if let Some(k) = min_binary_exp(v) {
+            binary = Some(binary.map_or(k, |b| b.max(k)));
+        }
+    }
+    for factor in 0..FACTOR_COUNT {
+        let mut exp: Option<u8> = None;
+        let mut misses = 0;
+        for v in samples(values) {
+            match min_decimal_exp(v, factor) {
+                Some(e) => exp = Some(exp.map_or(e, |x| x.max(e))),
+                None => misses += 1,
+            }
+        }
+        if misses * 2 > SAMPLES {
+            continue;
+        }
+        if let Some(e) = exp {
+            out.push(Scale::decimal(factor, e));
+            // Integers and short decimals need no factor: it would only make them bigger.
+            if factor == PLAIN_DECIMAL && misses == 0 && e <= SHORT_DECIMAL_EXP && !all_factors {
+                skipped = true;
+                break;
+            }
+        }
+    }
+    if let Some(k) = binary {
+        let s = Scale::binary(k);
+        // Integers are both binary and decimal with exponent 0: price them once.
+        if !out.iter().any(|c| c.multiplier() == s.multiplier()) {
+            out.push(s);
+        }
+    }
+    skipped
+}
+
+/// If exceptions include finite values that a larger decimal exponent would cover, that
+/// scale, to be priced as a second chance (a sample cannot see every value).
+fn widened(s: Scale, runs: &[Run]) -> Option<Scale> {
+    let code = s.code();
+    if code & 0x80 != 0 {
+        return None;
+    }
+    let factor = usize::from(code >> 5);
+    let mut need: Option<u8> = None;
+    for r in runs {
+        let v = f64::from_bits(r.bits);
+        if v.is_finite() {
+            need = need.max(min_decimal_exp(v, factor));
+        }
+    }
+    let need = need?;
+    (need > code & 0x1f).then(|| Scale::decimal(factor, need))
+}
+
+impl Codec for Packed {
+    const ENCODING: Encoding = Encoding::Packed;
+
+    fn encode(values: &[f64], out: &mut Vec<u8>) -> Option<u8> {
+        if values.is_empty() {
+            return None;
+        }
+        let mut scales = Vec::with_capacity(2 * FACTOR_COUNT + 2);
+        let mut skipped_factors = candidates(values, false, &mut scales);
+        let mut work = Work {
+            ints: Vec::with_capacity(values.len()),
+            runs: Vec::new(),
+        };
+        let mut best: Option<Plan> = None;
+        let mut i = 0;
+        while i < scales.len() {
+            let plan = price(values, scales[i], &mut work);
+            if let Some(wider) = widened(scales[i], &work.runs) {
+                if !scales.contains(&wider) {
+                    scales.push(wider);
+                }
+            }
+            // The samples looked like short decimals but some value is not: it may be a
+            // rate (1/15 among 3133.4s), so price the factors after all.
+            if skipped_factors && work.runs.iter().any(|r| f64::from_bits(r.bits).is_finite()) {
+                skipped_factors = false;
+                let mut more = Vec::new();
+                candidates(values, true, &mut more);
+                for s in more {
+                    if !scales.contains(&s) {
+                        scales.push(s);
+                    }
+                }
+            }
+            if best.as_ref().is_none_or(|b| plan.cost < b.cost) {
+                best = Some(plan);
+            }
+            i += 1;
+        }
+        let plan = best?;
+        // Nothing scaled: leave the block to XOR.
+        if plan.cost >= 8 * values.len() {
+            return None;
+        }
+        // Rebuild the winner's integers (the scratch holds the last candidate's).
+        let plan = price(values, plan.scale, &mut work);
+        write(&plan, &work, out);
+        let mut flags = plan.order as u8;
+        if plan.sparse {
+            flags |= SPARSE_FLAG;
+        }
+        if !work.runs.is_empty() {
+            flags |= EXCEPTIONS_FLAG;
+        }
+        Some(flags)
+    }
+
+    fn validate(flags: u8, payload: &[u8], len: usize) -> Result<()> {
+        Layout::parse(flags, payload, len).map(|_| ())
+    }
+
+    fn decode(flags: u8, payload: &[u8], out: &mut [f64]) -> Result<()> {
+        let layout = Layout::parse(flags, payload, out.len())?;
+        layout.decode(out);
+        Ok(())
+    }
+}
+
+fn write(plan: &Plan, work: &Work, out: &mut Vec<u8>) {
+    let start = out.len();
+    let ints = &work.ints;
+    out.push(plan.scale.code());
+    out.push(plan.width as u8);
+    if plan.order >= 1 {
+        put_varint(out, zigzag(ints[0]));
+    }
+    if plan.order == 2 {
+        put_varint(out, zigzag(ints[1].wrapping_sub(ints[0])));
+    }
+    put_varint(out, zigzag(plan.frame_min));
+    if !work.runs.is_empty() {
+        put_varint(out, work.runs.len() as u64);
+        let mut prev_end = 0;
+        for r in &work.runs {
+            put_varint(out, (r.start - prev_end) as u64);
+            put_varint(out, r.len as u64 - 1);
+            let before = out.len();
+            out.push(0);
+            put_trimmed(out, r.bits);
+            out[before] = (out.len() - before - 1) as u8;
+            prev_end = r.start + r.len;
+        }
+    }
+    let residuals = residuals(ints, plan.order);
+    if plan.sparse {
+        let count = ints.len() - plan.order;
+        let bitmap_at = out.len();
+        out.resize(bitmap_at + count.div_ceil(8), 0);
+        for (j, r) in residuals.clone().enumerate() {
+            if r != 0 {
+                out[bitmap_at + j / 8] |= 1 << (j % 8);
+            }
+        }
+        let mut w = BitWriter::new(out);
+        for r in residuals.filter(|&r| r != 0) {
+            w.write(r.wrapping_sub(plan.frame_min) as u64, plan.width);
+        }
+        w.finish();
+    } else {
+        let mut w = BitWriter::new(out);
+        for r in residuals {
+            w.write(r.wrapping_sub(plan.frame_min) as u64, plan.width);
+        }
+        w.finish();
+    }
+    debug_assert_eq!(out.len() - start, plan.cost);
+}
+
+/// The residuals of order 0, 1 or 2, excluding the bases the order stores up front.
+fn residuals(ints: &[i64], order: usize) -> impl Iterator<Item = i64> + Clone + '_ {
+    (order..ints.len()).map(move |i| match order {
+        0 => ints[i],
+        1 => ints[i] - ints[i - 1],
+        _ => (ints[i] - ints[i - 1]) - (ints[i - 1] - ints[i - 2]),
+    })
+}
+
+/// A parsed and checked packed payload.
+struct Layout<'a> {
+    scale: Scale,
+    order: usize,
+    width: u32,
+    base: i64,
+    first_delta: i64,
+    frame_min: i64,
+    /// Exception runs, still encoded; already checked by `parse`.
+    exceptions: &'a [u8],
+    exception_count: usize,
+    bitmap: Option<&'a [u8]>,
+    data: &'a [u8],
+}
+
+fn corrupt(reason: &'static str) -> Error {
+    Error::Corrupt {
+        kind: Encoding::Packed,
+        reason,
+    }
+}
+
+fn truncated(field: &'static str, payload: &[u8]) -> Error {
+    Error::Truncated {
+        field,
+        len: payload.len(),
+    }
+}
+
+impl<'a> Layout<'a> {
+    fn parse(flags: u8, payload: &'a [u8], len: usize) -> Result<Layout<'a>> {
+        let order = usize::from(flags & ORDER_MASK);
+        if order > MAX_ORDER {
+            return Err(corrupt("differencing order above 2"));
+        }
+        if len <= order {
+            return Err(corrupt("fewer values than the differencing order needs"));
+        }
+        let mut r = ByteReader::new(payload);
+        let scale = r
+            .u8()
+            .ok_or_else(|| truncated("scale", payload))
+            .and_then(|c| Scale::from_code(c).ok_or_else(|| corrupt("unknown scale code")))?;
+        let width = u32::from(r.u8().ok_or_else(|| truncated("width", payload))?);
+        if width > 64 {
+            return Err(corrupt("width above 64 bits"));
+        }
+        let mut varint = |field| {
+            r.varint()
+                .map(unzigzag)
+                .ok_or_else(|| truncated(field, payload))
+        };
+        let base = if order >= 1 {
+            varint("first value")?
+        } else {
+            0
+        };
+        let first_delta = if order == 2 {
+            varint("first delta")?
+        } else {
+            0
+        };
+        let frame_min = varint("frame minimum")?;
+
+        let mut exception_count = 0;
+        let exceptions_at = payload.len() - r.rest().len();
+        if flags & EXCEPTIONS_FLAG != 0 {
+            exception_count =
+                r.varint()
+                    .ok_or_else(|| truncated("exception count", payload))? as usize;
+            if exception_count == 0 || exception_count > len {
+                return Err(corrupt("exception count out of range"));
+            }
+            let mut end = 0usize;
+            for _ in 0..exception_count {
+                let run =
+                    read_run(&mut r, end).ok_or_else(|| truncated("exception run", payload))?;
+                if run.start + run.len > len {
+                    return Err(corrupt("exception run past the end of the block"));
+                }
+                end = run.start + run.len;
+            }
+        }
+        let exceptions = &payload[exceptions_at..payload.len() - r.rest().len()];
+
+        let count = len - order;
+        let (bitmap, packed_count) = if flags & SPARSE_FLAG != 0 {
+            let bitmap = r
+                .bytes(count.div_ceil(8))
+                .ok_or_else(|| truncated("bitmap", payload))?;
+            let spare = (8 - count % 8) % 8;
+            if let Some(&last) = bitmap.last() {
+                if spare > 0 && last >> (8 - spare) != 0 {
+                    return Err(corrupt("bitmap bits set past the last value"));
+                }
+            }
+            let ones = bitmap.iter().map(|b| b.count_ones() as usize).sum();
+            (Some(bitmap), ones)
+        } else {
+            (None, count)
+        };
+        let data_len = (width as usize * packed_count).div_ceil(8);
+        let data = r
+            .bytes(data_len)
+            .ok_or_else(|| truncated("packed residuals", payload))?;
+        if !r.rest().is_empty() {
+            return Err(Error::TrailingBytes {
+                kind: Encoding::Packed,
+                extra: r.rest().len(),
+            });
+        }
+        Ok(Layout {
+            scale,
+            order,
+            width,
+            base,
+            first_delta,
+            frame_min,
+            exceptions,
+            exception_count,
+            bitmap,
+            data,
+        })
+    }
+
+    fn decode(&self, out: &mut [f64]) {
+        let m = self.scale.multiplier();
+        let (head, tail) = out.split_at_mut(self.order);
+        let mut acc = self.base;
+        let mut delta = self.first_delta;
+        if let Some(o) = head.first_mut() {
+            *o = unscale(acc, m);
+        }
+        if let Some(o) = head.get_mut(1) {
+            acc = acc.wrapping_add(delta);
+            *o = unscale(acc, m);
+        }
+        let mut group = [0u64; GROUP];
+        let mut buf = [0u8; GROUP_BUF];
+        let mut cursor = 0usize;
+        for (g, chunk) in tail.chunks_mut(GROUP).enumerate() {
+            match self.bitmap {
+                None => unpack_dense(self.data, g, self.width, &mut buf, &mut group),
+                Some(bitmap) => unpack_sparse(
+                    self.data,
+                    bitmap,
+                    Sparse {
+                        group: g,
+                        count: chunk.len(),
+                        width: self.width,
+                        frame_min: self.frame_min,
+                    },
+                    &mut cursor,
+                    &mut group,
+                ),
+            }
+            let min = self.frame_min;
+            let sparse = self.bitmap.is_some();
+            match self.order {
+                0 if !sparse => {
+                    for (o, &u) in chunk.iter_mut().zip(&group) {
+                        *o = unscale(min.wrapping_add(u as i64), m);
+                    }
+                }
+                0 => {
+                    for (o, &u) in chunk.iter_mut().zip(&group) {
+                        *o = unscale(u as i64, m);
+                    }
+                }
+                1 => {
+                    let min = if sparse { 0 } else { min };
+                    for (o, &u) in chunk.iter_mut().zip(&group) {
+                        acc = acc.wrapping_add(min.wrapping_add(u as i64));
+                        *o = unscale(acc, m);
+                    }
+                }
+                _ => {
+                    let min = if sparse { 0 } else { min };
+                    for (o, &u) in chunk.iter_mut().zip(&group) {
+                        delta = delta.wrapping_add(min.wrapping_add(u as i64));
+                        acc = acc.wrapping_add(delta);
+                        *o = unscale(acc, m);
+                    }
+                }
+            }
+        }
+        let mut r = ByteReader::new(self.exceptions);
+        let _ = r.varint();
+        let mut end = 0usize;
+        for _ in 0..self.exception_count {
+            // Checked by `parse`; a failure here would mean a bug, and just stops patching.
+            let Some(run) = read_run(&mut r, end) else {
+                break;
+            };
+            if let Some(slots) = out.get_mut(run.start..run.start + run.len) {
+                slots.fill(f64::from_bits(run.bits));
+            }
+            end = run.start + run.len;
+        }
+    }
+}
+
+fn read_run(r: &mut ByteReader<'_>, prev_end: usize) -> Option<Run> {
+    let gap = usize::try_from(r.varint()?).ok()?;
+    let len = usize::try_from(r.varint()?).ok()?.checked_add(1)?;
+    let nbytes = usize::from(r.u8()?);
+    let bits = get_trimmed(r.bytes(nbytes)?)?;
+    let start = prev_end.checked_add(gap)?;
+    start.checked_add(len)?;
+    Some(Run { start, len, bits })
+}
+
+/// Unpacks dense group `g` (up to 64 residuals of `width` bits) into `group`.
+#[inline]
+fn unpack_dense(
+    data: &[u8],
+    g: usize,
+    width: u32,
+    buf: &mut [u8; GROUP_BUF],
+    group: &mut [u64; GROUP],
+) {
+    if width == 0 {
+        *group = [0; GROUP];
+        return;
+    }
+    let w = width.min(64) as usize;
+    let from = g * 8 * w;
+    let src = data.get(from..).unwrap_or(&[]);
+    let n = src.len().min(8 * w);
+    buf[..n].copy_from_slice(&src[..n]);
+    let mask = low_mask(width);
+    if w <= 56 {
+        for (j, slot) in group.iter_mut().enumerate() {
+            let bit = j * w;
+            let at = bit / 8;
+            let mut word = [0u8; 8];
+            word.copy_from_slice(&buf[at..at + 8]);
+            *slot = (u64::from_le_bytes(word) >> (bit % 8)) & mask;
+        }
+    } else {
+        for (j, slot) in group.iter_mut().enumerate() {
+            let bit = j * w;
+            let at = bit / 8;
+            let mut word = [0u8; 16];
+            word.copy_from_slice(&buf[at..at + 16]);
+            *slot = ((u128::from_le_bytes(word) >> (bit % 8)) as u64) & mask;
+        }
+    }
+}
+
+/// Which sparse group to expand and how its residuals are packed.
+struct Sparse {
+    group: usize,
+    count: usize,
+    width: u32,
+    frame_min: i64,
+}
+
+/// Expands a sparse group into residuals (as `u64` bit patterns of `i64`): zero where the
+/// bitmap is clear, else the next packed value plus the frame minimum. `cursor` counts packed
+/// values consumed so far.
+#[inline]
+fn unpack_sparse(
+    data: &[u8],
+    bitmap: &[u8],
+    s: Sparse,
+    cursor: &mut usize,
+    group: &mut [u64; GROUP],
+) {
+    let bits = load_u64(bitmap, s.group * GROUP / 8);
+    let mask = low_mask(s.width);
+    let w = s.width as usize;
+    for (j, slot) in group.iter_mut().enumerate().take(s.count) {
+        if bits >> j & 1 == 0 {
+            *slot = 0;
+            continue;
+        }
+        let bit = *cursor * w;
+        let v = if w <= 56 {
+            (load_u64(data, bit / 8) >> (bit % 8)) & mask
+        } else {
+            let lo = load_u64(data, bit / 8) >> (bit % 8);
+            let hi = load_u64(data, bit / 8 + 8);
+            let hi = if bit % 8 == 0 {
+                0
+            } else {
+                hi << (64 - bit % 8)
+            };
+            (lo | hi) & mask
+        };
+        *slot = s.frame_min.wrapping_add(v as i64) as u64;
+        *cursor += 1;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn round_trip(values: &[f64]) -> (u8, usize) {
+        let mut payload = Vec::new();
+        let flags = Packed::encode(values, &mut payload).expect("packable");
+        Packed::validate(flags, &payload, values.len()).expect("valid");
+        let mut out = vec![0.5; values.len()];
+        Packed::decode(flags, &payload, &mut out).expect("decodes");
+        for (i, (a, b)) in values.iter().zip(&out).enumerate() {
+            assert_eq!(a.to_bits(), b.to_bits(), "value {i}: {a} != {b}");
+        }
+        (flags, payload.len())
+    }
+
+    #[test]
+    fn two_decimal_walk_packs_to_about_a_byte() {
+        let mut x = 5000i64;
+        let mut seed = 12345u64;
+        let values: Vec<f64> = (0..60)
+            .map(|_| {
+                seed = seed
+                    .wrapping_mul(6364136223846793005)
+                    .wrapping_add(1442695040888963407);
+                x += (seed >> 33) as i64 % 400 - 190;
+                x as f64 / 100.0
+            })
+            .collect();
+        let (flags, bytes) = round_trip(&values);
+        assert_eq!(flags & ORDER_MASK, 1, "a walk is delta coded");
+        assert!(bytes <= 75, "{bytes} bytes");
+    }
+
+    #[test]
+    fn per_second_rates_pack_as_counts() {
+        let values: Vec<f64> = (0..60)
+            .map(|i| f64::from(600 + (i * 7919) % 50) / 60.0)
+            .collect();
+        let (flags, bytes) = round_trip(&values);
+        assert_eq!(flags & ORDER_MASK, 0);
+        assert!(bytes <= 50, "{bytes} bytes");
+    }
+
+    #[test]
+    fn rarely_changing_gauge_uses_the_sparse_layout() {
+        let values: Vec<f64> = (0..120).map(|i| f64::from(100 + 3 * (i / 25))).collect();
+        let (flags, bytes) = round_trip(&values);
+        assert_ne!(flags & SPARSE_FLAG, 0);
+        assert!(bytes <= 24, "{bytes} bytes");
+    }
+
+    #[test]
+    fn mostly_zero_errors_use_the_sparse_layout() {
+        let values: Vec<f64> = (0..60)
+            .map(|i| {
+                if i % 17 == 3 {
+                    f64::from(i % 5 + 1) / 60.0
+                } else {
+                    0.0
+                }
+            })
+            .collect();
+        let (flags, _) = round_trip(&values);
+        assert_ne!(flags & SPARSE_FLAG, 0);
+    }
+
+    #[test]
+    fn steady_counter_uses_second_differences() {
+        let values: Vec<f64> = (0..60)
+            .map(|i| f64::from(1_000_000 + 250 * i + 3 * i * i))
+            .collect();
+        let (flags, bytes) = round_trip(&values);
+        assert_eq!(flags & ORDER_MASK, 2);
+        assert!(bytes <= 10, "{bytes} bytes");
+    }
+
+    #[test]
+    fn specials_become_exception_runs() {
+        let mut values: Vec<f64> = (0..60).map(|i| f64::from(i % 4) * 0.25).collect();
+        values[0] = f64::NAN;
+        values[10..20].fill(f64::NAN);
+        values[30] = f64::INFINITY;
+        values[31] = -0.0;
+        values[40] = f64::from_bits(0x7ff8_0000_0000_0042);
+        values[59] = 0.1 + 0.2;
+        let (flags, _) = round_trip(&values);
+        assert_ne!(flags & EXCEPTIONS_FLAG, 0);
+    }
+
+    #[test]
+    fn leading_exceptions_and_single_values() {
+        round_trip(&[f64::NAN, f64::NAN, 1.5, 2.0]);
+        round_trip(&[7.25]);
+        round_trip(&[-3.0, 4.0]);
+    }
+
+    #[test]
+    fn every_width_and_group_boundary_round_trips() {
+        for width in [1u32, 7, 8, 13, 31, 32, 33, 55, 56, 57, 60] {
+            let span = 1i64 << (width - 1);
+            let values: Vec<f64> = (0..200)
+                .map(|i: i64| {
+                    let n = if i % 2 == 0 { span } else { -span + i };
+                    n as f64
+                })
+                .collect();
+            round_trip(&values);
+        }
+    }
+
+    #[test]
+    fn float_noise_is_refused() {
+        let mut x = 0x2545_f491_4f6c_dd1du64;
+        let values: Vec<f64> = (0..60)
+            .map(|_| {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                f64::from_bits(x >> 2)
+            })
+            .collect();
+        assert_eq!(Packed::encode(&values, &mut Vec::new()), None);
+    }
+
+    #[test]
+    fn corrupt_headers_are_errors() {
+        let values: Vec<f64> = (0..60).map(|i| f64::from((i * 7919) % 101)).collect();
+        let mut payload = Vec::new();
+        let flags = Packed::encode(&values, &mut payload).expect("packable");
+        assert!(Packed::validate(flags, &payload, 61).is_err());
+        assert!(Packed::validate(flags, &payload[..payload.len() - 1], 60).is_err());
+        let mut bad_width = payload.clone();
+        bad_width[1] = 65;
+        assert!(Packed::validate(flags, &bad_width, 60).is_err());
+        let mut bad_scale = payload.clone();
+        bad_scale[0] = 0x1f;
+        assert!(Packed::validate(flags, &bad_scale, 60).is_err());
+        assert!(Packed::validate(3, &payload, 60).is_err());
+    }
+}
