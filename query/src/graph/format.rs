@@ -417,3 +417,108 @@ pub(crate) fn format_fixed6(v: f64) -> String {
     let text: String = kept.iter().map(|d| char::from(b'0' + d)).collect();
     format!("{sign}{}.{}", &text[..split], &text[split..])
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn java_double_matches_double_to_string() {
+        let cases: &[(f64, &str)] = &[
+            (8.0, "8.0"),
+            (8.2, "8.2"),
+            (41.0, "41.0"),
+            (0.0, "0.0"),
+            (-0.0, "-0.0"),
+            (1234567.0, "1234567.0"),
+            (1e7, "1.0E7"),
+            (123456789.0, "1.23456789E8"),
+            (1e21, "1.0E21"),
+            (0.001, "0.001"),
+            (0.0001, "1.0E-4"),
+            (1.5e-4, "1.5E-4"),
+            (-2.5, "-2.5"),
+            (0.1 + 0.2, "0.30000000000000004"),
+            (f64::NAN, "NaN"),
+            (f64::INFINITY, "Infinity"),
+            (f64::NEG_INFINITY, "-Infinity"),
+            (f64::MAX, "1.7976931348623157E308"),
+            (f64::MIN_POSITIVE, "2.2250738585072014E-308"),
+        ];
+        for (v, s) in cases {
+            assert_eq!(java_double(*v), *s, "{v:e}");
+        }
+    }
+
+    #[test]
+    fn fixed6_matches_java_percent_f() {
+        let cases: &[(f64, &str)] = &[
+            (8.0, "8.000000"),
+            (56.0, "56.000000"),
+            (0.0, "0.000000"),
+            (-0.0, "-0.000000"),
+            (123.456, "123.456000"),
+            (-2.5, "-2.500000"),
+            // Half-up on the shortest decimal form, as Java does.
+            (0.0078125, "0.007813"),
+            (1.0000005, "1.000001"),
+            (9.9999995, "10.000000"),
+            (5e-7, "0.000001"),
+            (4e-7, "0.000000"),
+            (-1e-9, "-0.000000"),
+            (1e20, "100000000000000000000.000000"),
+            (1.0 / 3.0, "0.333333"),
+            (2.0 / 3.0, "0.666667"),
+            (f64::NAN, "NaN"),
+            (f64::INFINITY, "Infinity"),
+            (f64::NEG_INFINITY, "-Infinity"),
+        ];
+        for (v, s) in cases {
+            assert_eq!(format_fixed6(*v), *s, "{v:e}");
+        }
+    }
+
+    #[test]
+    fn iso_offset_time_like_java() {
+        let pacific = chrono_tz::US::Pacific;
+        assert_eq!(
+            iso_offset_time(1_325_408_160_000, chrono_tz::UTC),
+            "2012-01-01T08:56:00Z"
+        );
+        assert_eq!(
+            iso_offset_time(1_325_408_160_000, pacific),
+            "2012-01-01T00:56:00-08:00"
+        );
+        assert_eq!(
+            iso_offset_time(1_325_408_160_500, chrono_tz::UTC),
+            "2012-01-01T08:56:00.5Z"
+        );
+        let kolkata = chrono_tz::Asia::Kolkata;
+        assert_eq!(iso_offset_time(0, kolkata), "1970-01-01T05:30:00+05:30");
+        // Local mean time before zones were standardised has offset seconds.
+        assert_eq!(
+            iso_offset_time(-3_000_000_000_000, pacific),
+            "1874-12-07T10:47:02-07:52:58"
+        );
+        assert_eq!(
+            iso_offset_time(253_402_300_800_000, chrono_tz::UTC),
+            "+10000-01-01T00:00:00Z"
+        );
+    }
+
+    #[test]
+    fn value_at_samples_the_line() {
+        let line = TimeSeries {
+            tags: Default::default(),
+            label: String::new(),
+            start: 120,
+            step: 60,
+            values: vec![1.0, 2.0],
+        };
+        assert!(value_at(&line, 60).is_nan());
+        assert_eq!(value_at(&line, 120), 1.0);
+        assert_eq!(value_at(&line, 150), 1.0);
+        assert_eq!(value_at(&line, 180), 2.0);
+        assert!(value_at(&line, 240).is_nan());
+    }
+}
