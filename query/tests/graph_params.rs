@@ -241,10 +241,7 @@ fn explicit_step_is_honoured() {
 fn explicit_step_is_rounded_with_a_notice() {
     let p = ok(&[("step", "7m")]);
     assert_eq!(p.window.step, 10 * MINUTE);
-    assert_eq!(
-        p.warnings,
-        vec!["Step 7m was rounded to 600000ms.".to_string()]
-    );
+    assert_eq!(p.warnings, vec!["Step 7m was rounded to 10m.".to_string()]);
     // Below the primary step it rises to the primary step.
     assert_eq!(ok(&[("step", "10s")]).window.step, MINUTE);
 }
@@ -665,4 +662,10 @@ fn unknown_parameters_and_axes_are_ignored_and_first_value_wins() {
     assert_eq!(p.format, OutputFormat::Csv);
     assert_eq!(p.width, 300);
     assert_eq!(p.axes.len(), 5);
+}
+
+#[test]
+fn round_keeps_primary_steps_over_a_day() {
+    // Deviation: Atlas would round the 1m request to 1d, below the 2d primary step.
+    assert_eq!(StepSizes::default().round(2 * DAY, MINUTE), 2 * DAY);
 }

@@ -601,7 +601,8 @@ fn resolve_window(
             }
             if rounded != ms {
                 // Atlas rounds silently (Netflix/atlas#356); say so instead.
-                warnings.push(format!("Step {v} was rounded to {rounded}ms."));
+                let shown = time::format_duration(chrono::TimeDelta::milliseconds(rounded));
+                warnings.push(format!("Step {v} was rounded to {shown}."));
             }
             rounded
         }

@@ -80,8 +80,9 @@ impl StepSizes {
             .iter()
             .copied()
             .find(|&s| s >= max)
-            // Atlas rounds the requested step, not `max`, up to whole days here.
-            .unwrap_or_else(|| round_to_day(step))
+            // Atlas rounds `step` here, which can fall below a primary step of over a day;
+            // rounding `max` keeps the result at least `primary`.
+            .unwrap_or_else(|| round_to_day(max))
     }
 
     /// Picks the step for a graph: at least `primary`, and coarse enough that the window
