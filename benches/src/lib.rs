@@ -1,3 +1,4 @@
 //! Shared data generators for Sextant's benchmarks and load generator: seeded value
 //! families (float walks, 2-decimal gauges, counter rates, sparse errors, constants).
 #![deny(missing_docs)]
+pub mod families;
