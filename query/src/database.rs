@@ -58,6 +58,8 @@ pub trait Database: Send + Sync {
     fn step(&self) -> i64;
 
     /// Streams every series matching `request.query` to `visit`.
+    // The visitor's type is spelled out so implementors can copy the signature verbatim.
+    #[allow(clippy::type_complexity)]
     fn scan(
         &self,
         request: &ScanRequest<'_>,

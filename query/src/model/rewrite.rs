@@ -1,0 +1,123 @@
+//! What named rewrites evaluate as. Atlas keeps the original form for printing and the
+//! rewritten form for evaluation (`MathExpr.NamedRewrite`); we keep only the original and
+//! derive the rewritten form on demand, so `:offset`, `:cq` and `:by` on the original stay
+//! consistent by construction.
+
+use super::data::{AggrFn, Aggregate, DataExpr};
+use super::expr::{BinaryOp, Expr, RewriteKind, UnaryOp};
+use crate::Query;
+
+/// The plain `:sum` aggregate a query-based rewrite works on, if the input is one.
+pub(crate) fn simple_input(input: &Expr) -> Option<&Aggregate> {
+    match input {
+        Expr::Data(DataExpr::Aggregate(a)) if a.func == AggrFn::Sum => Some(a),
+        _ => None,
+    }
+}
+
+fn data(func: AggrFn, base: &Aggregate, query: Query, keys: &[String]) -> Expr {
+    let aggr = Aggregate {
+        func,
+        query,
+        cf: base.cf,
+        offset: base.offset,
+    };
+    Expr::Data(if keys.is_empty() {
+        DataExpr::Aggregate(aggr)
+    } else {
+        DataExpr::GroupBy {
+            aggr,
+            keys: keys.to_vec(),
+        }
+    })
+}
+
+fn bin(op: BinaryOp, a: Expr, b: Expr) -> Expr {
+    Expr::Binary(op, Box::new(a), Box::new(b))
+}
+
+fn across(func: AggrFn, e: &Expr) -> Expr {
+    Expr::Aggregate(func, Box::new(e.clone()))
+}
+
+fn stat_eq(base: &Aggregate, value: &str) -> Query {
+    base.query.clone().and(Query::eq("statistic", value))
+}
+
+/// The expression a named rewrite evaluates as.
+pub(crate) fn rewrite(kind: RewriteKind, input: &Expr, keys: &[String]) -> Expr {
+    let simple = simple_input(input);
+    match (kind, simple) {
+        (RewriteKind::Avg, Some(a)) => bin(
+            BinaryOp::Div,
+            data(AggrFn::Sum, a, a.query.clone(), keys),
+            data(AggrFn::Count, a, a.query.clone(), keys),
+        ),
+        (RewriteKind::Avg, None) => bin(
+            BinaryOp::Div,
+            across(AggrFn::Sum, input),
+            across(AggrFn::Count, input),
+        ),
+        (RewriteKind::Stddev, _) => {
+            // Population stddev across lines: sqrt((N*Σx² - (Σx)²) / N²). The input first goes
+            // through `0,:fadd` as in Atlas, so that :sum of a plain aggregate is not a no-op.
+            let x = bin(BinaryOp::FAdd, input.clone(), Expr::Const(0.0));
+            let input = &x;
+            let n = across(AggrFn::Count, input);
+            let sx = across(AggrFn::Sum, input);
+            let sq = Expr::Aggregate(
+                AggrFn::Sum,
+                Box::new(bin(BinaryOp::FMul, input.clone(), input.clone())),
+            );
+            let num = bin(
+                BinaryOp::FSub,
+                bin(BinaryOp::FMul, n.clone(), sq),
+                bin(BinaryOp::FMul, sx.clone(), sx),
+            );
+            Expr::Unary(
+                UnaryOp::Sqrt,
+                Box::new(bin(BinaryOp::FDiv, num, bin(BinaryOp::FMul, n.clone(), n))),
+            )
+        }
+        (RewriteKind::Pct, _) => bin(
+            BinaryOp::Mul,
+            bin(BinaryOp::Div, input.clone(), across(AggrFn::Sum, input)),
+            Expr::Const(100.0),
+        ),
+        (RewriteKind::DistAvg, Some(a)) => {
+            let totals = Query::In(
+                "statistic".into(),
+                vec!["totalAmount".into(), "totalTime".into()],
+            );
+            bin(
+                BinaryOp::Div,
+                data(AggrFn::Sum, a, a.query.clone().and(totals), keys),
+                data(AggrFn::Sum, a, stat_eq(a, "count"), keys),
+            )
+        }
+        (RewriteKind::DistMax, Some(a)) => data(AggrFn::Max, a, stat_eq(a, "max"), keys),
+        (RewriteKind::DistStddev, Some(a)) => {
+            let totals = Query::In(
+                "statistic".into(),
+                vec!["totalAmount".into(), "totalTime".into()],
+            );
+            let count = data(AggrFn::Sum, a, stat_eq(a, "count"), keys);
+            let total = data(AggrFn::Sum, a, a.query.clone().and(totals), keys);
+            let squares = data(AggrFn::Sum, a, stat_eq(a, "totalOfSquares"), keys);
+            let mean = bin(BinaryOp::Div, total, count.clone());
+            Expr::Unary(
+                UnaryOp::Sqrt,
+                Box::new(bin(
+                    BinaryOp::Sub,
+                    bin(BinaryOp::Div, squares, count),
+                    bin(BinaryOp::Mul, mean.clone(), mean),
+                )),
+            )
+        }
+        // The dist words only accept a query, so a non-simple input cannot be built; fall
+        // back to the input itself rather than fail.
+        (RewriteKind::DistAvg | RewriteKind::DistMax | RewriteKind::DistStddev, None) => {
+            input.clone()
+        }
+    }
+}
