@@ -19,7 +19,7 @@ use crate::block::{Codec, Encoding};
 use crate::constant::{get_trimmed, put_trimmed};
 use crate::error::{Error, Result};
 use crate::scale::{
-    min_binary_exp, min_decimal_exp, scale, unscale, Scale, FACTOR_COUNT, PLAIN_DECIMAL,
+    min_binary_exp, min_decimal_exp, scale, unscale, Scale, FACTOR_COUNT, MAX_SCALED, PLAIN_DECIMAL,
 };
 
 pub(crate) struct Packed;
@@ -30,7 +30,7 @@ const GROUP: usize = 64;
 /// Unpack buffer: the largest group (`8 · 64` bytes) plus room for a 16-byte load at its end.
 const GROUP_BUF: usize = 8 * GROUP + 16;
 /// Values sampled to guess a block's multiplier before pricing it on every value.
-const SAMPLES: usize = 4;
+const SAMPLES: usize = 8;
 /// Decimal exponents up to this count as "short" (a few decimals, as gauges are written):
 /// such blocks skip pricing the rate factors, which would only make the integers bigger.
 /// Rates such as 743/60 only look decimal at exponents of 15 and more.
@@ -43,22 +43,61 @@ const ORDER_MASK: u8 = 0b0011;
 const SPARSE_FLAG: u8 = 0b0100;
 const EXCEPTIONS_FLAG: u8 = 0b1000;
 
-/// A run of equal bit patterns that the multiplier cannot express.
+/// Largest correction, in units in the last place, stored as a one-byte patch. Values one
+/// or two ulps off a short decimal (`1.7619999999999998` for 1.762) are the residue of float
+/// arithmetic in the publisher; they are common in real metrics and deserve 3 bytes, not 11.
+const MAX_ULP_FIX: i64 = 119;
+/// Patch tags: 0..=8 is the byte count of a raw bit pattern that follows; `ULP_TAG + zigzag(d)`
+/// says "the scaled value, moved by `d` ulps".
+const ULP_TAG: u8 = 16;
+
+/// How the values of an exception run are restored.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Patch {
+    /// This exact bit pattern (NaN, ±inf, -0.0, anything far from the scale).
+    Bits(u64),
+    /// The decoded scaled value with this many ulps added to its bit pattern.
+    Ulps(i64),
+}
+
+/// Consecutive values patched the same way.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 struct Run {
     start: usize,
     len: usize,
-    bits: u64,
+    patch: Patch,
 }
 
 impl Run {
     fn encoded_len(&self, prev_end: usize) -> usize {
-        let value_bytes = 8 - (self.bits.trailing_zeros() as usize / 8).min(8);
+        let value_bytes = match self.patch {
+            Patch::Bits(bits) => 8 - (bits.trailing_zeros() as usize / 8).min(8),
+            Patch::Ulps(_) => 0,
+        };
         varint_len((self.start - prev_end) as u64)
             + varint_len(self.len as u64 - 1)
             + 1
             + value_bytes
     }
+
+    /// A finite value the scale could not express: a hint that another scale might.
+    fn is_odd_finite(&self) -> bool {
+        matches!(self.patch, Patch::Bits(b) if f64::from_bits(b).is_finite())
+    }
+}
+
+/// The patch for `v` under multiplier `m`, and the integer to put in its slot (`None`: repeat
+/// the previous one).
+fn patch_for(v: f64, m: f64) -> (Patch, Option<i64>) {
+    let x = v * m;
+    if v.is_finite() && x.abs() <= MAX_SCALED as f64 {
+        let n = x.round() as i64;
+        let d = (v.to_bits() as i64).wrapping_sub(unscale(n, m).to_bits() as i64);
+        if (-MAX_ULP_FIX..=MAX_ULP_FIX).contains(&d) {
+            return (Patch::Ulps(d), Some(n));
+        }
+    }
+    (Patch::Bits(v.to_bits()), None)
 }
 
 /// Statistics of one order's residuals, enough to price both layouts.
@@ -153,14 +192,23 @@ fn price(values: &[f64], s: Scale, work: &mut Work) -> Plan {
                 work.ints.push(n);
             }
             Err(_) => {
-                work.ints.push(last.unwrap_or(0));
-                let bits = v.to_bits();
+                let (patch, n) = patch_for(v, m);
+                match n {
+                    Some(n) => {
+                        if last.is_none() {
+                            work.ints.iter_mut().for_each(|x| *x = n);
+                        }
+                        last = Some(n);
+                        work.ints.push(n);
+                    }
+                    None => work.ints.push(last.unwrap_or(0)),
+                }
                 match work.runs.last_mut() {
-                    Some(r) if r.start + r.len == i && r.bits == bits => r.len += 1,
+                    Some(r) if r.start + r.len == i && r.patch == patch => r.len += 1,
                     _ => work.runs.push(Run {
                         start: i,
                         len: 1,
-                        bits,
+                        patch,
                     }),
                 }
             }
@@ -236,65 +284,95 @@ fn samples(values: &[f64]) -> impl Iterator<Item = f64> + '_ {
     })
 }
 
+/// Pushes `make(e)` for the median and the largest of the sampled exponents `exps`: the
+/// largest covers every sampled value, the median leaves a stray long decimal (a float
+/// artefact such as `1.7619999999999998` among 3-decimal values) to the exception list.
+fn push_exponents(exps: &mut [u8], out: &mut Vec<Scale>, make: impl Fn(u8) -> Scale) {
+    exps.sort_unstable();
+    let (Some(&median), Some(&max)) = (exps.get(exps.len() / 2), exps.last()) else {
+        return;
+    };
+    for e in [max, median] {
+        let s = make(e);
+        // Integers are binary and decimal with exponent 0 alike: price them once.
+        if !out.iter().any(|c| c.multiplier() == s.multiplier()) {
+            out.push(s);
+        }
+    }
+}
+
 /// Multipliers worth pricing for this block, guessed from a few samples. Unless
 /// `all_factors`, the rate factors are skipped when the samples are short decimals; returns
 /// whether they were.
 fn candidates(values: &[f64], all_factors: bool, out: &mut Vec<Scale>) -> bool {
     let mut skipped = false;
-    let mut binary: Option<u8> = None;
-    for v in samples(values) {
-        if let Some(k) = min_binary_exp(v) {
-            binary = Some(binary.map_or(k, |b| b.max(k)));
-        }
-    }
+    let mut exps = [0u8; SAMPLES];
     for factor in 0..FACTOR_COUNT {
-        let mut exp: Option<u8> = None;
-        let mut misses = 0;
+        let mut found = 0;
         for v in samples(values) {
-            match min_decimal_exp(v, factor) {
-                Some(e) => exp = Some(exp.map_or(e, |x| x.max(e))),
-                None => misses += 1,
+            if let Some(e) = min_decimal_exp(v, factor) {
+                exps[found] = e;
+                found += 1;
             }
         }
-        if misses * 2 > SAMPLES {
+        // Most samples miss: this factor would turn the block into exceptions.
+        if found * 2 < SAMPLES {
             continue;
         }
-        if let Some(e) = exp {
-            out.push(Scale::decimal(factor, e));
-            // Integers and short decimals need no factor: it would only make them bigger.
-            if factor == PLAIN_DECIMAL && misses == 0 && e <= SHORT_DECIMAL_EXP && !all_factors {
-                skipped = true;
-                break;
-            }
+        let exps = &mut exps[..found];
+        push_exponents(exps, out, |e| Scale::decimal(factor, e));
+        // Integers and short decimals need no factor: it would only make them bigger.
+        let short = exps.iter().all(|&e| e <= SHORT_DECIMAL_EXP);
+        if factor == PLAIN_DECIMAL && found == SAMPLES && short && !all_factors {
+            skipped = true;
+            break;
         }
     }
-    if let Some(k) = binary {
-        let s = Scale::binary(k);
-        // Integers are both binary and decimal with exponent 0: price them once.
-        if !out.iter().any(|c| c.multiplier() == s.multiplier()) {
-            out.push(s);
+    let mut found = 0;
+    for v in samples(values) {
+        if let Some(k) = min_binary_exp(v) {
+            exps[found] = k;
+            found += 1;
         }
     }
+    push_exponents(&mut exps[..found], out, Scale::binary);
     skipped
 }
 
-/// If exceptions include finite values that a larger decimal exponent would cover, that
-/// scale, to be priced as a second chance (a sample cannot see every value).
-fn widened(s: Scale, runs: &[Run]) -> Option<Scale> {
+/// Exception runs examined for a wider exponent: bounds the encoder's work on blocks full of
+/// odd values.
+const WIDEN_RUNS: usize = 8;
+
+/// If exceptions include finite values that a larger decimal exponent would cover, the
+/// smallest and the largest such scale, to be priced as a second chance (samples cannot see
+/// every value).
+fn widened(s: Scale, runs: &[Run], out: &mut Vec<Scale>) {
     let code = s.code();
     if code & 0x80 != 0 {
-        return None;
+        return;
     }
     let factor = usize::from(code >> 5);
-    let mut need: Option<u8> = None;
-    for r in runs {
-        let v = f64::from_bits(r.bits);
-        if v.is_finite() {
-            need = need.max(min_decimal_exp(v, factor));
+    let current = code & 0x1f;
+    let mut exps = [0u8; WIDEN_RUNS];
+    let mut found = 0;
+    for r in runs.iter().take(WIDEN_RUNS) {
+        let Patch::Bits(bits) = r.patch else { continue };
+        let v = f64::from_bits(bits);
+        if let Some(e) = v.is_finite().then(|| min_decimal_exp(v, factor)).flatten() {
+            if e > current {
+                exps[found] = e;
+                found += 1;
+            }
         }
     }
-    let need = need?;
-    (need > code & 0x1f).then(|| Scale::decimal(factor, need))
+    let exps = &mut exps[..found];
+    exps.sort_unstable();
+    for &e in [exps.first(), exps.last()].into_iter().flatten() {
+        let wider = Scale::decimal(factor, e);
+        if !out.contains(&wider) {
+            out.push(wider);
+        }
+    }
 }
 
 impl Codec for Packed {
@@ -314,14 +392,10 @@ impl Codec for Packed {
         let mut i = 0;
         while i < scales.len() {
             let plan = price(values, scales[i], &mut work);
-            if let Some(wider) = widened(scales[i], &work.runs) {
-                if !scales.contains(&wider) {
-                    scales.push(wider);
-                }
-            }
+            widened(scales[i], &work.runs, &mut scales);
             // The samples looked like short decimals but some value is not: it may be a
             // rate (1/15 among 3133.4s), so price the factors after all.
-            if skipped_factors && work.runs.iter().any(|r| f64::from_bits(r.bits).is_finite()) {
+            if skipped_factors && work.runs.iter().any(Run::is_odd_finite) {
                 skipped_factors = false;
                 let mut more = Vec::new();
                 candidates(values, true, &mut more);
@@ -383,10 +457,16 @@ fn write(plan: &Plan, work: &Work, out: &mut Vec<u8>) {
         for r in &work.runs {
             put_varint(out, (r.start - prev_end) as u64);
             put_varint(out, r.len as u64 - 1);
-            let before = out.len();
-            out.push(0);
-            put_trimmed(out, r.bits);
-            out[before] = (out.len() - before - 1) as u8;
+            match r.patch {
+                Patch::Bits(bits) => {
+                    let before = out.len();
+                    out.push(0);
+                    put_trimmed(out, bits);
+                    out[before] = (out.len() - before - 1) as u8;
+                }
+                // In range by construction: |d| <= MAX_ULP_FIX.
+                Patch::Ulps(d) => out.push(ULP_TAG + zigzag(d) as u8),
+            }
             prev_end = r.start + r.len;
         }
     }
@@ -618,8 +698,16 @@ impl<'a> Layout<'a> {
             let Some(run) = read_run(&mut r, end) else {
                 break;
             };
-            if let Some(slots) = out.get_mut(run.start..run.start + run.len) {
-                slots.fill(f64::from_bits(run.bits));
+            let Some(slots) = out.get_mut(run.start..run.start + run.len) else {
+                break;
+            };
+            match run.patch {
+                Patch::Bits(bits) => slots.fill(f64::from_bits(bits)),
+                Patch::Ulps(d) => {
+                    for o in slots {
+                        *o = f64::from_bits((o.to_bits() as i64).wrapping_add(d) as u64);
+                    }
+                }
             }
             end = run.start + run.len;
         }
@@ -629,11 +717,19 @@ impl<'a> Layout<'a> {
 fn read_run(r: &mut ByteReader<'_>, prev_end: usize) -> Option<Run> {
     let gap = usize::try_from(r.varint()?).ok()?;
     let len = usize::try_from(r.varint()?).ok()?.checked_add(1)?;
-    let nbytes = usize::from(r.u8()?);
-    let bits = get_trimmed(r.bytes(nbytes)?)?;
+    let tag = r.u8()?;
+    let patch = if tag >= ULP_TAG {
+        let d = unzigzag(u64::from(tag - ULP_TAG));
+        if d.abs() > MAX_ULP_FIX {
+            return None;
+        }
+        Patch::Ulps(d)
+    } else {
+        Patch::Bits(get_trimmed(r.bytes(usize::from(tag))?)?)
+    };
     let start = prev_end.checked_add(gap)?;
     start.checked_add(len)?;
-    Some(Run { start, len, bits })
+    Some(Run { start, len, patch })
 }
 
 /// Unpacks dense group `g` (up to 64 residuals of `width` bits) into `group`.
@@ -807,6 +903,21 @@ mod tests {
         values[59] = 0.1 + 0.2;
         let (flags, _) = round_trip(&values);
         assert_ne!(flags & EXCEPTIONS_FLAG, 0);
+    }
+
+    #[test]
+    fn float_artefacts_cost_a_few_bytes() {
+        // 3-decimal values, some of them an ulp or two off as float arithmetic leaves them.
+        let mut values: Vec<f64> = (0..60)
+            .map(|i| f64::from(1700 + (i * 37) % 90) / 1000.0)
+            .collect();
+        for i in (0..60).step_by(5) {
+            values[i] = f64::from_bits(values[i].to_bits() - 1 - (i as u64 % 3));
+        }
+        let (flags, bytes) = round_trip(&values);
+        assert_ne!(flags & EXCEPTIONS_FLAG, 0);
+        // 60 values of 7 bits plus 12 patches of 3 bytes.
+        assert!(bytes <= 53 + 36 + 8, "{bytes} bytes");
     }
 
     #[test]
