@@ -161,11 +161,12 @@ pub(crate) fn parse_items(src: &str) -> Result<Vec<Item>> {
                 None => Item::Literal { raw: text, pos },
             },
         };
+        let in_list = !open.is_empty();
         let dest = match open.last_mut() {
             Some((_, items)) => items,
             None => &mut top,
         };
-        if dest.len() >= MAX_ITEMS {
+        if in_list && dest.len() >= MAX_ITEMS {
             return Err(Error::syntax(
                 &item_token(&item),
                 item_pos(&item),

@@ -221,9 +221,10 @@ pub(crate) fn eval_filter(expr: &Expr, env: &Env<'_>) -> Result<Vec<TimeSeries>>
                         let time = t.start + i as i64 * t.step;
                         let block_end = time.div_euclid(big) * big
                             + if time.rem_euclid(big) == 0 { 0 } else { big };
-                        let last = ((block_end - t.start) / t.step).clamp(0, old.len() as i64 - 1)
-                            as usize;
-                        let first = last.saturating_sub(m - 1);
+                        let step = t.step.max(1);
+                        let last =
+                            ((block_end - t.start) / step).clamp(0, old.len() as i64 - 1) as usize;
+                        let first = ((block_end - big - t.start) / step + 1).max(0) as usize;
                         let chunk = old.get(first..=last).unwrap_or(&[]);
                         consolidate_chunk(chunk, chunk.len().max(1), *cf, true)
                     })

@@ -64,7 +64,11 @@ fn group_by(it: &Interp, e: Expr, keys: Vec<String>) -> Result<Expr> {
             return Ok(Expr::Rewrite(*kind, input.clone(), keys));
         }
     }
-    if e.group_keys().is_some() {
+    let multi_level = match &e {
+        Expr::Aggregate(_, b) => b.group_keys().is_some(),
+        other => other.group_keys().is_some(),
+    };
+    if multi_level {
         let (func, base) = match e {
             Expr::Aggregate(f, b) if b.group_keys().is_some() => (f, *b),
             other => (AggrFn::Sum, other),

@@ -85,7 +85,11 @@ impl fmt::Display for StackItem {
             StackItem::List(items) => {
                 f.write_str("(")?;
                 for i in items {
-                    write!(f, ",{i}")?;
+                    // List elements are raw tokens, printed as written.
+                    match i {
+                        StackItem::Str(s) => write!(f, ",{s}")?,
+                        other => write!(f, ",{other}")?,
+                    }
                 }
                 f.write_str(",)")
             }
