@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use crate::{Database, DatabaseError, Query, ScanRequest, TagMap};
+use crate::{Database, DatabaseError, Query, ScanRequest, SeriesVisitor, TagMap};
 
 type ValueFn = Arc<dyn Fn(i64) -> f64 + Send + Sync>;
 
@@ -105,11 +105,10 @@ impl Database for StaticDatabase {
         self.step
     }
 
-    #[allow(clippy::type_complexity)]
     fn scan(
         &self,
         request: &ScanRequest<'_>,
-        visit: &mut dyn FnMut(&[(&str, &str)], &[f64]) -> Result<(), DatabaseError>,
+        visit: &mut SeriesVisitor<'_>,
     ) -> Result<(), DatabaseError> {
         let n = request.len(self.step);
         let query: &Query = request.query;
