@@ -47,6 +47,10 @@ pub enum DatabaseError {
     Storage(String),
 }
 
+/// What a scan calls for each matching series: its tags sorted by key, and its values.
+pub type SeriesVisitor<'a> =
+    dyn FnMut(&[(&str, &str)], &[f64]) -> Result<(), DatabaseError> + 'a;
+
 /// A store the evaluator can run expressions on.
 ///
 /// Implementations stream every series matching the request to `visit` with its tags

@@ -44,7 +44,7 @@ pub mod testing;
 mod time;
 mod vocab;
 
-pub use database::{Database, DatabaseError, ScanRequest};
+pub use database::{Database, DatabaseError, ScanRequest, SeriesVisitor};
 pub use error::{Error, Result};
 pub use eval::{
     bucket_index, bucket_value, eval_expr, evaluate, EvalContext, GraphLine, Limits, BUCKET_COUNT,
