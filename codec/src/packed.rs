@@ -19,7 +19,8 @@ use crate::block::{Codec, Encoding};
 use crate::constant::{get_trimmed, put_trimmed};
 use crate::error::{Error, Result};
 use crate::scale::{
-    min_binary_exp, min_decimal_exp, scale, unscale, Scale, FACTOR_COUNT, MAX_SCALED, PLAIN_DECIMAL,
+    min_binary_exp, min_decimal_exp, round_to_int, scale, unscale, Scale, FACTOR_COUNT, MAX_SCALED,
+    PLAIN_DECIMAL,
 };
 
 pub(crate) struct Packed;
@@ -91,7 +92,7 @@ impl Run {
 fn patch_for(v: f64, m: f64) -> (Patch, Option<i64>) {
     let x = v * m;
     if v.is_finite() && x.abs() <= MAX_SCALED as f64 {
-        let n = x.round() as i64;
+        let n = round_to_int(x);
         let d = (v.to_bits() as i64).wrapping_sub(unscale(n, m).to_bits() as i64);
         if (-MAX_ULP_FIX..=MAX_ULP_FIX).contains(&d) {
             return (Patch::Ulps(d), Some(n));
@@ -275,13 +276,26 @@ fn price(values: &[f64], s: Scale, work: &mut Work) -> Plan {
     })
 }
 
-/// Up to [`SAMPLES`] finite values spread over the block.
-fn samples(values: &[f64]) -> impl Iterator<Item = f64> + '_ {
+/// Up to [`SAMPLES`] finite values spread over the block, into `out`.
+fn spread_samples(values: &[f64], out: &mut Vec<f64>) {
     let n = values.len();
-    (0..SAMPLES).filter_map(move |k| {
-        let from = k * (n - 1) / (SAMPLES - 1).max(1);
+    out.extend((0..SAMPLES).filter_map(move |k| {
+        let from = k * (n - 1) / (SAMPLES - 1);
         values[from..].iter().copied().find(|v| v.is_finite())
-    })
+    }));
+}
+
+/// Up to [`SAMPLES`] finite values that the last scale could not express.
+fn odd_samples(runs: &[Run], out: &mut Vec<f64>) {
+    out.extend(
+        runs.iter()
+            .filter(|r| r.is_odd_finite())
+            .filter_map(|r| match r.patch {
+                Patch::Bits(b) => Some(f64::from_bits(b)),
+                Patch::Ulps(_) => None,
+            })
+            .take(SAMPLES),
+    );
 }
 
 /// Pushes `make(e)` for the median and the largest of the sampled exponents `exps`: the
@@ -301,35 +315,40 @@ fn push_exponents(exps: &mut [u8], out: &mut Vec<Scale>, make: impl Fn(u8) -> Sc
     }
 }
 
-/// Multipliers worth pricing for this block, guessed from a few samples. Unless
+/// Multipliers worth pricing for a block, guessed from a few of its values. Unless
 /// `all_factors`, the rate factors are skipped when the samples are short decimals; returns
 /// whether they were.
-fn candidates(values: &[f64], all_factors: bool, out: &mut Vec<Scale>) -> bool {
+fn candidates(samples: &[f64], all_factors: bool, out: &mut Vec<Scale>) -> bool {
     let mut skipped = false;
     let mut exps = [0u8; SAMPLES];
     for factor in 0..FACTOR_COUNT {
-        let mut found = 0;
-        for v in samples(values) {
+        let (mut found, mut missed) = (0, 0);
+        for &v in samples {
             if let Some(e) = min_decimal_exp(v, factor) {
                 exps[found] = e;
                 found += 1;
+            } else {
+                missed += 1;
+                if missed * 2 > samples.len() {
+                    break;
+                }
             }
         }
         // Most samples miss: this factor would turn the block into exceptions.
-        if found * 2 < SAMPLES {
+        if found == 0 || found * 2 < samples.len() {
             continue;
         }
         let exps = &mut exps[..found];
         push_exponents(exps, out, |e| Scale::decimal(factor, e));
         // Integers and short decimals need no factor: it would only make them bigger.
         let short = exps.iter().all(|&e| e <= SHORT_DECIMAL_EXP);
-        if factor == PLAIN_DECIMAL && found == SAMPLES && short && !all_factors {
+        if factor == PLAIN_DECIMAL && found == samples.len() && short && !all_factors {
             skipped = true;
             break;
         }
     }
     let mut found = 0;
-    for v in samples(values) {
+    for &v in samples {
         if let Some(k) = min_binary_exp(v) {
             exps[found] = k;
             found += 1;
@@ -383,22 +402,38 @@ impl Codec for Packed {
             return None;
         }
         let mut scales = Vec::with_capacity(2 * FACTOR_COUNT + 2);
-        let mut skipped_factors = candidates(values, false, &mut scales);
+        let mut samples = Vec::with_capacity(SAMPLES);
+        spread_samples(values, &mut samples);
+        let mut skipped_factors = candidates(&samples, false, &mut scales);
         let mut work = Work {
+            ints: Vec::with_capacity(values.len()),
+            runs: Vec::new(),
+        };
+        let mut best_work = Work {
             ints: Vec::with_capacity(values.len()),
             runs: Vec::new(),
         };
         let mut best: Option<Plan> = None;
         let mut i = 0;
         while i < scales.len() {
+            // Smallest multiplier first: once one expresses every value, a larger one can
+            // only make the same integers bigger, so the rest are skipped.
+            scales[i..].sort_unstable_by(|a, b| a.multiplier().total_cmp(&b.multiplier()));
+            if let Some(b) = &best {
+                if best_work.runs.is_empty() && scales[i].multiplier() > b.scale.multiplier() {
+                    break;
+                }
+            }
             let plan = price(values, scales[i], &mut work);
             widened(scales[i], &work.runs, &mut scales);
             // The samples looked like short decimals but some value is not: it may be a
-            // rate (1/15 among 3133.4s), so price the factors after all.
+            // rate (1/15 among 3133.4s, or among zeros), so price scales for the odd values.
             if skipped_factors && work.runs.iter().any(Run::is_odd_finite) {
                 skipped_factors = false;
+                samples.clear();
+                odd_samples(&work.runs, &mut samples);
                 let mut more = Vec::new();
-                candidates(values, true, &mut more);
+                candidates(&samples, true, &mut more);
                 for s in more {
                     if !scales.contains(&s) {
                         scales.push(s);
@@ -407,6 +442,7 @@ impl Codec for Packed {
             }
             if best.as_ref().is_none_or(|b| plan.cost < b.cost) {
                 best = Some(plan);
+                std::mem::swap(&mut work, &mut best_work);
             }
             i += 1;
         }
@@ -415,14 +451,12 @@ impl Codec for Packed {
         if plan.cost >= 8 * values.len() {
             return None;
         }
-        // Rebuild the winner's integers (the scratch holds the last candidate's).
-        let plan = price(values, plan.scale, &mut work);
-        write(&plan, &work, out);
+        write(&plan, &best_work, out);
         let mut flags = plan.order as u8;
         if plan.sparse {
             flags |= SPARSE_FLAG;
         }
-        if !work.runs.is_empty() {
+        if !best_work.runs.is_empty() {
             flags |= EXCEPTIONS_FLAG;
         }
         Some(flags)
@@ -657,6 +691,7 @@ impl<'a> Layout<'a> {
                         frame_min: self.frame_min,
                     },
                     &mut cursor,
+                    &mut buf,
                     &mut group,
                 ),
             }
@@ -787,30 +822,51 @@ fn unpack_sparse(
     bitmap: &[u8],
     s: Sparse,
     cursor: &mut usize,
+    buf: &mut [u8; GROUP_BUF],
     group: &mut [u64; GROUP],
 ) {
     let bits = load_u64(bitmap, s.group * GROUP / 8);
     let mask = low_mask(s.width);
     let w = s.width as usize;
+    if bits == 0 {
+        *group = [0; GROUP];
+        return;
+    }
+    if w <= 56 {
+        // This group's packed values, copied to a padded buffer so that every load below is
+        // a plain 8-byte read.
+        let first_bit = *cursor * w;
+        let from = first_bit / 8;
+        let ones = (bits & low_mask(s.count as u32)).count_ones() as usize;
+        let to = ((*cursor + ones) * w).div_ceil(8).min(data.len());
+        let src = data.get(from..to).unwrap_or(&[]);
+        let n = src.len().min(GROUP_BUF - 8);
+        buf[..n].copy_from_slice(&src[..n]);
+        // Branch-free: every slot loads at the local cursor, and the bit decides whether the
+        // value is kept and the cursor moves. Changes are too irregular to predict.
+        let mut k = first_bit % 8;
+        for (j, slot) in group.iter_mut().enumerate().take(s.count) {
+            let keep = (bits >> j) & 1;
+            let at = (k / 8).min(GROUP_BUF - 8);
+            let mut word = [0u8; 8];
+            word.copy_from_slice(&buf[at..at + 8]);
+            let v = (u64::from_le_bytes(word) >> (k % 8)) & mask;
+            *slot = (s.frame_min.wrapping_add(v as i64) as u64) & keep.wrapping_neg();
+            k += w & (keep as usize).wrapping_neg();
+        }
+        *cursor += ones;
+        return;
+    }
     for (j, slot) in group.iter_mut().enumerate().take(s.count) {
         if bits >> j & 1 == 0 {
             *slot = 0;
             continue;
         }
-        let bit = *cursor * w;
-        let v = if w <= 56 {
-            (load_u64(data, bit / 8) >> (bit % 8)) & mask
-        } else {
-            let lo = load_u64(data, bit / 8) >> (bit % 8);
-            let hi = load_u64(data, bit / 8 + 8);
-            let hi = if bit % 8 == 0 {
-                0
-            } else {
-                hi << (64 - bit % 8)
-            };
-            (lo | hi) & mask
-        };
-        *slot = s.frame_min.wrapping_add(v as i64) as u64;
+        let at = *cursor * w;
+        let lo = load_u64(data, at / 8) >> (at % 8);
+        let hi = load_u64(data, at / 8 + 8);
+        let hi = if at % 8 == 0 { 0 } else { hi << (64 - at % 8) };
+        *slot = s.frame_min.wrapping_add(((lo | hi) & mask) as i64) as u64;
         *cursor += 1;
     }
 }
