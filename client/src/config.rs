@@ -1,0 +1,260 @@
+//! Registry configuration and its builder.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::clock::{Clock, SystemClock};
+use crate::error::{Error, Result};
+use crate::id::sanitize;
+
+/// Where and how a registry publishes. Build with [`ConfigBuilder`].
+#[derive(Debug, Clone)]
+pub struct Config {
+    uri: String,
+    step: Duration,
+    common_tags: Vec<(String, String)>,
+    batch_size: usize,
+    publish_timeout: Duration,
+    connect_timeout: Duration,
+    meter_ttl: Duration,
+    enabled: bool,
+    retry_backoff: Duration,
+    max_attempts: u32,
+    clock: Arc<dyn Clock>,
+}
+
+impl Config {
+    /// Publish endpoint, e.g. `http://127.0.0.1:7101/api/v1/publish`.
+    #[must_use]
+    pub fn uri(&self) -> &str {
+        &self.uri
+    }
+    /// Step: the interval meters accumulate over and publishing happens at.
+    #[must_use]
+    pub fn step(&self) -> Duration {
+        self.step
+    }
+    /// Tags sent once per payload; the server adds them to every datapoint.
+    #[must_use]
+    pub fn common_tags(&self) -> &[(String, String)] {
+        &self.common_tags
+    }
+    /// Datapoints per HTTP request.
+    #[must_use]
+    pub fn batch_size(&self) -> usize {
+        self.batch_size
+    }
+    /// Time limit for one HTTP request, connect to last byte of the answer.
+    #[must_use]
+    pub fn publish_timeout(&self) -> Duration {
+        self.publish_timeout
+    }
+    /// Time limit for establishing a connection.
+    #[must_use]
+    pub fn connect_timeout(&self) -> Duration {
+        self.connect_timeout
+    }
+    /// A meter not updated for this long stops being reported and is removed.
+    #[must_use]
+    pub fn meter_ttl(&self) -> Duration {
+        self.meter_ttl
+    }
+    /// Whether a background thread publishes.
+    #[must_use]
+    pub fn enabled(&self) -> bool {
+        self.enabled
+    }
+    /// Wait before the first retry; it doubles for each further attempt.
+    #[must_use]
+    pub fn retry_backoff(&self) -> Duration {
+        self.retry_backoff
+    }
+    /// Attempts per batch, the first included.
+    #[must_use]
+    pub fn max_attempts(&self) -> u32 {
+        self.max_attempts
+    }
+    /// The clock used for steps, timers and expiry.
+    #[must_use]
+    pub fn clock(&self) -> &Arc<dyn Clock> {
+        &self.clock
+    }
+    pub(crate) fn step_ms(&self) -> i64 {
+        i64::try_from(self.step.as_millis()).unwrap_or(i64::MAX)
+    }
+}
+
+/// Builds a [`Config`]; defaults follow Spectator's `AtlasConfig`.
+///
+/// ```
+/// use std::time::Duration;
+/// use sextant_client::ConfigBuilder;
+/// let config = ConfigBuilder::new()
+///     .uri("http://127.0.0.1:7101/api/v1/publish")
+///     .step(Duration::from_secs(10))
+///     .common_tag("nf.app", "checkout")
+///     .build()?;
+/// assert_eq!(config.batch_size(), 10_000);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Debug, Clone)]
+pub struct ConfigBuilder {
+    config: Config,
+}
+
+impl Default for ConfigBuilder {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl ConfigBuilder {
+    /// Defaults: uri `http://localhost:7101/api/v1/publish`, step 60 s, batch size 10 000,
+    /// publish timeout 10 s, connect timeout 1 s, meter TTL 15 min, enabled, 3 attempts with
+    /// 1 s backoff, system clock, no common tags.
+    #[must_use]
+    pub fn new() -> Self {
+        Self {
+            config: Config {
+                uri: "http://localhost:7101/api/v1/publish".to_string(),
+                step: Duration::from_secs(60),
+                common_tags: Vec::new(),
+                batch_size: 10_000,
+                publish_timeout: Duration::from_secs(10),
+                connect_timeout: Duration::from_secs(1),
+                meter_ttl: Duration::from_secs(15 * 60),
+                enabled: true,
+                retry_backoff: Duration::from_secs(1),
+                max_attempts: 3,
+                clock: Arc::new(SystemClock),
+            },
+        }
+    }
+
+    /// Sets the publish endpoint.
+    pub fn uri(&mut self, uri: impl Into<String>) -> &mut Self {
+        self.config.uri = uri.into();
+        self
+    }
+    /// Sets the step.
+    pub fn step(&mut self, step: Duration) -> &mut Self {
+        self.config.step = step;
+        self
+    }
+    /// Adds a common tag (sanitised like any tag); the last value for a key wins.
+    pub fn common_tag(&mut self, key: impl AsRef<str>, value: impl AsRef<str>) -> &mut Self {
+        let k = sanitize(key.as_ref()).into_owned();
+        let v = sanitize(value.as_ref()).into_owned();
+        self.config.common_tags.retain(|(ek, _)| *ek != k);
+        self.config.common_tags.push((k, v));
+        self.config.common_tags.sort();
+        self
+    }
+    /// Sets the datapoints per request.
+    pub fn batch_size(&mut self, n: usize) -> &mut Self {
+        self.config.batch_size = n;
+        self
+    }
+    /// Sets the per-request time limit.
+    pub fn publish_timeout(&mut self, d: Duration) -> &mut Self {
+        self.config.publish_timeout = d;
+        self
+    }
+    /// Sets the connect time limit.
+    pub fn connect_timeout(&mut self, d: Duration) -> &mut Self {
+        self.config.connect_timeout = d;
+        self
+    }
+    /// Sets how long an idle meter lives.
+    pub fn meter_ttl(&mut self, d: Duration) -> &mut Self {
+        self.config.meter_ttl = d;
+        self
+    }
+    /// Turns background publishing on or off.
+    pub fn enabled(&mut self, on: bool) -> &mut Self {
+        self.config.enabled = on;
+        self
+    }
+    /// Sets the first retry wait.
+    pub fn retry_backoff(&mut self, d: Duration) -> &mut Self {
+        self.config.retry_backoff = d;
+        self
+    }
+    /// Sets the attempts per batch.
+    pub fn max_attempts(&mut self, n: u32) -> &mut Self {
+        self.config.max_attempts = n;
+        self
+    }
+    /// Sets the clock.
+    pub fn clock(&mut self, clock: impl Clock) -> &mut Self {
+        self.config.clock = Arc::new(clock);
+        self
+    }
+
+    /// Checks the settings and returns the configuration.
+    pub fn build(&self) -> Result<Config> {
+        let c = &self.config;
+        if c.step < Duration::from_millis(1) || c.step.subsec_nanos() % 1_000_000 != 0 {
+            return Err(Error::InvalidStep(c.step));
+        }
+        if c.batch_size == 0 {
+            return Err(Error::ZeroBatchSize);
+        }
+        if c.max_attempts == 0 {
+            return Err(Error::ZeroAttempts);
+        }
+        if !(c.uri.starts_with("http://") || c.uri.starts_with("https://")) {
+            return Err(Error::InvalidUri(c.uri.clone()));
+        }
+        Ok(c.clone())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_follow_spectator() {
+        let c = ConfigBuilder::new().build().unwrap();
+        assert_eq!(c.step(), Duration::from_secs(60));
+        assert_eq!(c.batch_size(), 10_000);
+        assert_eq!(c.meter_ttl(), Duration::from_secs(900));
+        assert!(c.enabled());
+    }
+
+    #[test]
+    fn bad_settings_are_rejected() {
+        assert!(matches!(
+            ConfigBuilder::new()
+                .step(Duration::from_micros(500))
+                .build(),
+            Err(Error::InvalidStep(_))
+        ));
+        assert!(matches!(
+            ConfigBuilder::new().batch_size(0).build(),
+            Err(Error::ZeroBatchSize)
+        ));
+        assert!(matches!(
+            ConfigBuilder::new().uri("localhost:7101").build(),
+            Err(Error::InvalidUri(_))
+        ));
+    }
+
+    #[test]
+    fn common_tags_are_sanitised_and_deduplicated() {
+        let c = ConfigBuilder::new()
+            .common_tag("nf.app", "a b")
+            .common_tag("nf.app", "c")
+            .common_tag("env", "x")
+            .build()
+            .unwrap();
+        assert_eq!(
+            c.common_tags(),
+            [
+                ("env".to_string(), "x".to_string()),
+                ("nf.app".to_string(), "c".to_string())
+            ]
+        );
+    }
+}

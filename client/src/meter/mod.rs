@@ -1,0 +1,123 @@
+//! Meters: the per-meter state behind each handle, and what each reports when polled.
+
+mod counter;
+mod gauge;
+mod long_task;
+mod percentile;
+mod timer;
+
+use std::sync::Arc;
+
+pub use counter::{Counter, MonotonicCounter};
+pub use gauge::{Gauge, MaxGauge};
+pub use long_task::{LongTask, LongTaskTimer};
+pub use percentile::{PercentileDistributionSummary, PercentileTimer};
+pub use timer::{DistributionSummary, Timer, TimerGuard};
+
+pub(crate) use counter::{CounterCore, MonotonicCore};
+pub(crate) use gauge::{GaugeCore, MaxGaugeCore, PolledCore};
+pub(crate) use long_task::LongTaskCore;
+pub(crate) use percentile::{Base as PercentileBase, PercentileCore};
+pub(crate) use timer::StatsCore;
+
+use crate::id::Id;
+
+/// One reported value: the meter's id with its `statistic` and `atlas.dstype` tags, the step
+/// boundary (ms) that ended the interval it describes, and the value.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Measurement {
+    /// Id including `statistic` and `atlas.dstype`.
+    pub id: Id,
+    /// Step boundary in milliseconds since the epoch.
+    pub timestamp: i64,
+    /// The value; rates are per second.
+    pub value: f64,
+}
+
+/// How Atlas should consolidate a value; tagged as `atlas.dstype`.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum DsType {
+    Rate,
+    Gauge,
+}
+
+/// `id` plus `statistic` and `atlas.dstype`, each only if missing, as `AtlasMeter.addIfMissing`
+/// does, so a user-set statistic survives.
+pub(crate) fn stat_id(id: &Id, statistic: &str, ds: DsType) -> Id {
+    let ds = match ds {
+        DsType::Rate => "rate",
+        DsType::Gauge => "gauge",
+    };
+    id.with_tag_if_missing("statistic", statistic)
+        .with_tag_if_missing("atlas.dstype", ds)
+}
+
+/// A registered meter, as stored in the registry map.
+#[derive(Clone)]
+pub(crate) enum MeterCore {
+    Counter(Arc<CounterCore>),
+    Timer(Arc<StatsCore>),
+    Summary(Arc<StatsCore>),
+    Gauge(Arc<GaugeCore>),
+    MaxGauge(Arc<MaxGaugeCore>),
+    Polled(Arc<PolledCore>),
+    Monotonic(Arc<MonotonicCore>),
+    LongTask(Arc<LongTaskCore>),
+}
+
+impl MeterCore {
+    pub(crate) fn kind(&self) -> &'static str {
+        match self {
+            MeterCore::Counter(_) => "counter",
+            MeterCore::Timer(_) => "timer",
+            MeterCore::Summary(_) => "distribution summary",
+            MeterCore::Gauge(_) => "gauge",
+            MeterCore::MaxGauge(_) => "max gauge",
+            MeterCore::Polled(_) => "polled gauge",
+            MeterCore::Monotonic(_) => "monotonic counter",
+            MeterCore::LongTask(_) => "long task timer",
+        }
+    }
+
+    /// Appends this meter's measurements for the interval ended by step `now`. Returns an
+    /// error message when a polled function panicked.
+    pub(crate) fn measure(&self, now: i64, out: &mut Vec<Measurement>) -> Option<String> {
+        match self {
+            MeterCore::Counter(c) => c.measure(now, out),
+            MeterCore::Timer(c) | MeterCore::Summary(c) => c.measure(now, out),
+            MeterCore::Gauge(c) => c.measure(now, out),
+            MeterCore::MaxGauge(c) => c.measure(now, out),
+            MeterCore::Polled(c) => return c.measure(now, out),
+            MeterCore::Monotonic(c) => c.measure(now, out),
+            MeterCore::LongTask(c) => c.measure(now, out),
+        }
+        None
+    }
+
+    /// Step index of the latest update, and whether the meter must stay regardless (a long
+    /// task timer with running tasks).
+    pub(crate) fn touched(&self) -> (i64, bool) {
+        match self {
+            MeterCore::Counter(c) => (c.touched.get(), false),
+            MeterCore::Timer(c) | MeterCore::Summary(c) => (c.touched.get(), false),
+            MeterCore::Gauge(c) => (c.touched.get(), false),
+            MeterCore::MaxGauge(c) => (c.touched.get(), false),
+            MeterCore::Polled(c) => (c.touched.get(), false),
+            MeterCore::Monotonic(c) => (c.touched.get(), false),
+            MeterCore::LongTask(c) => (c.touched.get(), c.active() > 0),
+        }
+    }
+
+    /// Whether only the registry refers to this meter, so removing it loses no handle's data.
+    pub(crate) fn unreferenced(&self) -> bool {
+        match self {
+            MeterCore::Counter(c) => Arc::strong_count(c) == 1,
+            MeterCore::Timer(c) | MeterCore::Summary(c) => Arc::strong_count(c) == 1,
+            MeterCore::Gauge(c) => Arc::strong_count(c) == 1,
+            MeterCore::MaxGauge(c) => Arc::strong_count(c) == 1,
+            MeterCore::Polled(c) => Arc::strong_count(c) == 1,
+            MeterCore::Monotonic(c) => Arc::strong_count(c) == 1,
+            MeterCore::LongTask(c) => Arc::strong_count(c) == 1,
+        }
+    }
+}

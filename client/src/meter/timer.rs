@@ -1,0 +1,301 @@
+//! Timers and distribution summaries: count, total, total of squares and max per step.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use super::{stat_id, DsType, Measurement, PercentileTimer};
+use crate::id::Id;
+use crate::step::{max_u64, AtomicF64, StepPos, Ticker, Touched};
+
+/// Shared state of a timer (amounts in nanoseconds) or a distribution summary (raw units).
+pub(crate) struct StatsCore {
+    pub(crate) ticker: Arc<Ticker>,
+    pos: StepPos,
+    pub(crate) touched: Touched,
+    count: AtomicU64,
+    total: AtomicU64,
+    // Squares overflow 64 bits after a few seconds squared in ns; Spectator moved to doubles
+    // for the same reason (PR #547).
+    sumsq: AtomicF64,
+    max: AtomicU64,
+    prev_count: AtomicU64,
+    prev_total: AtomicU64,
+    prev_sumsq: AtomicF64,
+    prev_max: AtomicU64,
+    // Multiplier to the reported unit: 1e-9 for timers (ns → s), 1 for summaries.
+    scale: f64,
+    ids: [Id; 4],
+}
+
+impl StatsCore {
+    pub(crate) fn new_timer(id: &Id, ticker: Arc<Ticker>) -> Self {
+        Self::new(id, ticker, 1e-9, "totalTime")
+    }
+
+    pub(crate) fn new_summary(id: &Id, ticker: Arc<Ticker>) -> Self {
+        Self::new(id, ticker, 1.0, "totalAmount")
+    }
+
+    fn new(id: &Id, ticker: Arc<Ticker>, scale: f64, total_stat: &str) -> Self {
+        let now = ticker.index();
+        Self {
+            pos: StepPos::new(now),
+            touched: Touched::new(now),
+            count: AtomicU64::new(0),
+            total: AtomicU64::new(0),
+            sumsq: AtomicF64::new(0.0),
+            max: AtomicU64::new(0),
+            prev_count: AtomicU64::new(0),
+            prev_total: AtomicU64::new(0),
+            prev_sumsq: AtomicF64::new(0.0),
+            prev_max: AtomicU64::new(0),
+            scale,
+            ids: [
+                stat_id(id, "count", DsType::Rate),
+                stat_id(id, total_stat, DsType::Rate),
+                stat_id(id, "totalOfSquares", DsType::Rate),
+                stat_id(id, "max", DsType::Gauge),
+            ],
+            ticker,
+        }
+    }
+
+    #[inline]
+    fn roll(&self, now: i64) {
+        if self.pos.needs_roll(now) {
+            self.roll_slow(now);
+        }
+    }
+
+    #[cold]
+    fn roll_slow(&self, now: i64) {
+        if let Some(last) = self.pos.claim(now) {
+            let keep = self.ticker.adjacent(last, now);
+            let c = self.count.swap(0, Ordering::AcqRel);
+            let t = self.total.swap(0, Ordering::AcqRel);
+            let s = self.sumsq.swap(0.0);
+            let m = self.max.swap(0, Ordering::AcqRel);
+            let (c, t, s, m) = if keep { (c, t, s, m) } else { (0, 0, 0.0, 0) };
+            self.prev_count.store(c, Ordering::Release);
+            self.prev_total.store(t, Ordering::Release);
+            self.prev_sumsq.store(s);
+            self.prev_max.store(m, Ordering::Release);
+            self.pos.finish(now);
+        }
+    }
+
+    /// Records one event. As in Spectator, every call counts, but only positive amounts
+    /// contribute to total, total of squares and max.
+    #[inline]
+    pub(crate) fn record(&self, amount: i64) {
+        let now = self.ticker.index();
+        self.roll(now);
+        self.count.fetch_add(1, Ordering::Relaxed);
+        if amount > 0 {
+            let a = amount as u64;
+            self.total.fetch_add(a, Ordering::Relaxed);
+            let f = amount as f64;
+            self.sumsq.add(f * f);
+            max_u64(&self.max, a);
+        }
+        self.touched.touch(now);
+    }
+
+    pub(crate) fn measure(&self, now: i64, out: &mut Vec<Measurement>) {
+        self.roll(now);
+        self.pos.wait_rolled(now);
+        let ts = now * self.ticker.step_ms();
+        let step = self.ticker.step_secs();
+        let values = [
+            self.prev_count.load(Ordering::Acquire) as f64 / step,
+            self.prev_total.load(Ordering::Acquire) as f64 * self.scale / step,
+            self.prev_sumsq.load() * self.scale * self.scale / step,
+            self.prev_max.load(Ordering::Acquire) as f64 * self.scale,
+        ];
+        for (id, value) in self.ids.iter().zip(values) {
+            out.push(Measurement {
+                id: id.clone(),
+                timestamp: ts,
+                value,
+            });
+        }
+    }
+
+    fn base_id(&self) -> &Id {
+        &self.ids[0]
+    }
+}
+
+fn duration_nanos(d: Duration) -> i64 {
+    i64::try_from(d.as_nanos()).unwrap_or(i64::MAX)
+}
+
+/// Times events. Reports, per step, `count` (events/s), `totalTime` (seconds/s),
+/// `totalOfSquares` (s²/s), all `atlas.dstype=rate`, and `max` (seconds, `gauge`).
+#[derive(Clone, Default)]
+pub struct Timer {
+    core: Option<Arc<StatsCore>>,
+}
+
+impl Timer {
+    pub(crate) fn from_core(core: Arc<StatsCore>) -> Self {
+        Self { core: Some(core) }
+    }
+
+    /// A timer that records nothing.
+    #[must_use]
+    pub const fn noop() -> Self {
+        Self { core: None }
+    }
+
+    /// Records one event that took `d`.
+    #[inline]
+    pub fn record(&self, d: Duration) {
+        if let Some(c) = &self.core {
+            c.record(duration_nanos(d));
+        }
+    }
+
+    /// Records one event of `nanos`; zero or negative amounts only count.
+    #[inline]
+    pub fn record_nanos(&self, nanos: i64) {
+        if let Some(c) = &self.core {
+            c.record(nanos);
+        }
+    }
+
+    /// Runs `f`, records how long it took (by the registry's monotonic clock) and returns its
+    /// result.
+    pub fn time<R>(&self, f: impl FnOnce() -> R) -> R {
+        let _guard = self.start();
+        f()
+    }
+
+    /// Starts timing; the returned guard records when dropped or stopped.
+    #[must_use = "the time is recorded when the guard is dropped; dropping it at once records ~0"]
+    pub fn start(&self) -> TimerGuard {
+        TimerGuard::new(Recorder::Timer(self.clone()), self.now())
+    }
+
+    pub(crate) fn now(&self) -> i64 {
+        self.core
+            .as_ref()
+            .map_or(0, |c| c.ticker.clock().monotonic_time())
+    }
+
+    /// Whether this handle discards everything.
+    #[must_use]
+    pub fn is_noop(&self) -> bool {
+        self.core.is_none()
+    }
+
+    pub(crate) fn touched(&self) -> i64 {
+        self.core.as_ref().map_or(i64::MIN, |c| c.touched.get())
+    }
+}
+
+impl std::fmt::Debug for Timer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match &self.core {
+            Some(c) => write!(f, "Timer({})", c.base_id()),
+            None => f.write_str("Timer(noop)"),
+        }
+    }
+}
+
+#[derive(Debug)]
+pub(crate) enum Recorder {
+    Timer(Timer),
+    Percentile(PercentileTimer),
+}
+
+/// Records the time from its creation to its drop (or [`TimerGuard::stop`]).
+#[derive(Debug)]
+#[must_use = "the time is recorded when the guard is dropped"]
+pub struct TimerGuard {
+    recorder: Option<Recorder>,
+    start: i64,
+}
+
+impl TimerGuard {
+    pub(crate) fn new(recorder: Recorder, start: i64) -> Self {
+        Self {
+            recorder: Some(recorder),
+            start,
+        }
+    }
+
+    /// Stops timing now, records, and returns the elapsed time.
+    pub fn stop(mut self) -> Duration {
+        self.finish()
+    }
+
+    fn finish(&mut self) -> Duration {
+        let Some(r) = self.recorder.take() else {
+            return Duration::ZERO;
+        };
+        let now = match &r {
+            Recorder::Timer(t) => t.now(),
+            Recorder::Percentile(p) => p.now(),
+        };
+        let nanos = now.saturating_sub(self.start).max(0);
+        match &r {
+            Recorder::Timer(t) => t.record_nanos(nanos),
+            Recorder::Percentile(p) => p.record_nanos(nanos),
+        }
+        Duration::from_nanos(nanos as u64)
+    }
+}
+
+impl Drop for TimerGuard {
+    fn drop(&mut self) {
+        self.finish();
+    }
+}
+
+/// Records amounts (bytes, items). Reports, per step, `count` and `totalAmount` and
+/// `totalOfSquares` (per second, `rate`) and `max` (raw units, `gauge`).
+#[derive(Clone, Default)]
+pub struct DistributionSummary {
+    core: Option<Arc<StatsCore>>,
+}
+
+impl DistributionSummary {
+    pub(crate) fn from_core(core: Arc<StatsCore>) -> Self {
+        Self { core: Some(core) }
+    }
+
+    /// A summary that records nothing.
+    #[must_use]
+    pub const fn noop() -> Self {
+        Self { core: None }
+    }
+
+    /// Records one amount; zero or negative amounts only count.
+    #[inline]
+    pub fn record(&self, amount: i64) {
+        if let Some(c) = &self.core {
+            c.record(amount);
+        }
+    }
+
+    /// Whether this handle discards everything.
+    #[must_use]
+    pub fn is_noop(&self) -> bool {
+        self.core.is_none()
+    }
+
+    pub(crate) fn touched(&self) -> i64 {
+        self.core.as_ref().map_or(i64::MIN, |c| c.touched.get())
+    }
+}
+
+impl std::fmt::Debug for DistributionSummary {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match &self.core {
+            Some(c) => write!(f, "DistributionSummary({})", c.base_id()),
+            None => f.write_str("DistributionSummary(noop)"),
+        }
+    }
+}

@@ -1,0 +1,485 @@
+//! The registry: meters keyed by [`Id`] in a sharded map, and the handle services hold.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::{Arc, OnceLock, Weak};
+use std::time::Duration;
+
+use parking_lot::{Mutex, RwLock};
+
+use crate::clock::Clock;
+use crate::config::Config;
+use crate::error::Result;
+use crate::id::{Id, IdBuildHasher};
+use crate::meter::{
+    Counter, CounterCore, DistributionSummary, Gauge, GaugeCore, LongTaskCore, LongTaskTimer,
+    MaxGauge, MaxGaugeCore, Measurement, MeterCore, MonotonicCore, MonotonicCounter,
+    PercentileBase, PercentileCore, PercentileDistributionSummary, PercentileTimer, PolledCore,
+    StatsCore, Timer,
+};
+use crate::publish::{PublishState, PublishStats, Publisher, SelfMetrics, StatsCells};
+use crate::step::Ticker;
+
+// A power of two well above the core count: lookups take a shard's read lock, creations its
+// write lock, and 32 keeps two writers on different ids from meeting most of the time.
+const SHARDS: usize = 32;
+// Recent error messages kept for `Registry::recent_errors`.
+const ERROR_LOG_LEN: usize = 16;
+
+type MeterMap = HashMap<Id, MeterCore, IdBuildHasher>;
+
+/// State shared by the registry handle, meter patterns and the background threads.
+///
+/// Locks: each shard's `RwLock` guards its map only; `patterns` guards the percentile map;
+/// `errors` the error log. No lock is held while another is taken, and none is held while
+/// meters are polled or requests are sent. `config` and `ticker` are immutable.
+pub(crate) struct Shared {
+    pub(crate) config: Config,
+    pub(crate) ticker: Arc<Ticker>,
+    shards: Box<[RwLock<MeterMap>]>,
+    patterns: RwLock<HashMap<Id, Arc<PercentileCore>, IdBuildHasher>>,
+    errors: Mutex<VecDeque<String>>,
+    pub(crate) stats: StatsCells,
+    pub(crate) self_metrics: OnceLock<SelfMetrics>,
+    pub(crate) publish: Option<PublishState>,
+    weak: Weak<Shared>,
+}
+
+impl Shared {
+    fn shard(&self, id: &Id) -> &RwLock<MeterMap> {
+        // The low bits pick the hash table bucket inside the shard; use high bits here.
+        &self.shards[(id.cached_hash() >> 59) as usize % SHARDS]
+    }
+
+    fn get_or_create(&self, id: Id, make: impl FnOnce(&Id) -> MeterCore) -> MeterCore {
+        let shard = self.shard(&id);
+        if let Some(m) = shard.read().get(&id) {
+            return m.clone();
+        }
+        let mut map = shard.write();
+        map.entry(id).or_insert_with_key(|id| make(id)).clone()
+    }
+
+    fn conflict(&self, id: &Id, found: &MeterCore, wanted: &str) {
+        self.note_error(format!(
+            "id {id} is already a {}; returning a no-op {wanted}",
+            found.kind()
+        ));
+    }
+
+    pub(crate) fn counter(&self, id: Id) -> Counter {
+        let t = self.ticker.clone();
+        match self.get_or_create(id.clone(), |id| {
+            MeterCore::Counter(Arc::new(CounterCore::new(id, t)))
+        }) {
+            MeterCore::Counter(c) => Counter::from_core(c),
+            other => {
+                self.conflict(&id, &other, "counter");
+                Counter::noop()
+            }
+        }
+    }
+
+    pub(crate) fn timer(&self, id: Id) -> Timer {
+        let t = self.ticker.clone();
+        match self.get_or_create(id.clone(), |id| {
+            MeterCore::Timer(Arc::new(StatsCore::new_timer(id, t)))
+        }) {
+            MeterCore::Timer(c) => Timer::from_core(c),
+            other => {
+                self.conflict(&id, &other, "timer");
+                Timer::noop()
+            }
+        }
+    }
+
+    fn summary(&self, id: Id) -> DistributionSummary {
+        let t = self.ticker.clone();
+        match self.get_or_create(id.clone(), |id| {
+            MeterCore::Summary(Arc::new(StatsCore::new_summary(id, t)))
+        }) {
+            MeterCore::Summary(c) => DistributionSummary::from_core(c),
+            other => {
+                self.conflict(&id, &other, "distribution summary");
+                DistributionSummary::noop()
+            }
+        }
+    }
+
+    fn percentile(&self, id: Id, timer: bool, min: i64, max: i64) -> Option<Arc<PercentileCore>> {
+        if let Some(p) = self.patterns.read().get(&id) {
+            return Some(p.clone());
+        }
+        // Create the base meter before taking the pattern lock: never two locks at once.
+        let base = if timer {
+            PercentileBase::Timer(self.timer(id.clone()))
+        } else {
+            PercentileBase::Summary(self.summary(id.clone()))
+        };
+        let mut map = self.patterns.write();
+        let core = map
+            .entry(id.clone())
+            .or_insert_with(|| {
+                Arc::new(PercentileCore::new(&id, base, min, max, self.weak.clone()))
+            })
+            .clone();
+        Some(core)
+    }
+
+    pub(crate) fn note_error(&self, msg: String) {
+        let mut log = self.errors.lock();
+        if log.len() == ERROR_LOG_LEN {
+            log.pop_front();
+        }
+        log.push_back(msg);
+    }
+
+    fn is_expired(&self, touched: i64, now: i64) -> bool {
+        let ttl_ms = i64::try_from(self.config.meter_ttl().as_millis()).unwrap_or(i64::MAX);
+        (now - touched).saturating_mul(self.ticker.step_ms()) > ttl_ms
+    }
+
+    /// Polls every live meter for the interval ended by step `now`.
+    pub(crate) fn measure_all(&self, now: i64) -> Vec<Measurement> {
+        let mut out = Vec::new();
+        let mut meters = Vec::new();
+        for shard in self.shards.iter() {
+            // Snapshot under the read lock, poll outside it: creations wait for a copy of
+            // Arcs, not for every meter's poll.
+            meters.clear();
+            meters.extend(shard.read().values().cloned());
+            for m in &meters {
+                let (touched, pinned) = m.touched();
+                // A polled gauge refreshes its own timestamp when polled, so always poll it.
+                let polled = matches!(m, MeterCore::Polled(_));
+                if !polled && !pinned && self.is_expired(touched, now) {
+                    continue;
+                }
+                if let Some(e) = m.measure(now, &mut out) {
+                    self.note_error(e);
+                }
+            }
+        }
+        out
+    }
+
+    /// Drops meters idle for longer than the TTL that no handle refers to. A meter a handle
+    /// still refers to stays, unreported, until it is used again or the handle is dropped:
+    /// removing it would silently lose what the handle records afterwards.
+    pub(crate) fn remove_expired(&self, now: i64) {
+        self.patterns
+            .write()
+            .retain(|_, p| !(Arc::strong_count(p) == 1 && self.is_expired(p.touched(), now)));
+        for shard in self.shards.iter() {
+            shard.write().retain(|_, m| {
+                let (touched, pinned) = m.touched();
+                pinned || !m.unreferenced() || !self.is_expired(touched, now)
+            });
+        }
+    }
+
+    fn len(&self) -> usize {
+        self.shards.iter().map(|s| s.read().len()).sum()
+    }
+}
+
+/// Creates meters, reports their measurements and publishes them in the background.
+///
+/// Cheap to clone; clones share meters and the publisher. Publishing stops, after a final
+/// flush, when [`Registry::shutdown`] is called or the last clone is dropped.
+#[derive(Clone)]
+pub struct Registry {
+    inner: Arc<RegistryInner>,
+}
+
+struct RegistryInner {
+    shared: Arc<Shared>,
+    publisher: Mutex<Option<Publisher>>,
+}
+
+impl Drop for RegistryInner {
+    fn drop(&mut self) {
+        if let Some(p) = self.publisher.get_mut().take() {
+            p.shutdown(&self.shared);
+        }
+    }
+}
+
+impl Registry {
+    /// Creates a registry; if the config is enabled, starts the background publisher.
+    pub fn new(config: Config) -> Result<Self> {
+        let clock = config.clock().clone();
+        // Without the background thread nothing advances the step index at boundaries, so
+        // records must read the clock themselves.
+        let exact = clock.cheap_to_read() || !config.enabled();
+        let ticker = Arc::new(Ticker::new(clock, config.step_ms(), exact));
+        let publish = if config.enabled() {
+            Some(PublishState::new(&config, ticker.index()))
+        } else {
+            None
+        };
+        let shared = Arc::new_cyclic(|weak| Shared {
+            config,
+            ticker,
+            shards: (0..SHARDS)
+                .map(|_| RwLock::new(MeterMap::default()))
+                .collect(),
+            patterns: RwLock::new(HashMap::default()),
+            errors: Mutex::new(VecDeque::new()),
+            stats: StatsCells::default(),
+            self_metrics: OnceLock::new(),
+            publish,
+            weak: weak.clone(),
+        });
+        let publisher = if shared.publish.is_some() {
+            Some(Publisher::start(&shared)?)
+        } else {
+            None
+        };
+        Ok(Self {
+            inner: Arc::new(RegistryInner {
+                shared,
+                publisher: Mutex::new(publisher),
+            }),
+        })
+    }
+
+    fn shared(&self) -> &Shared {
+        &self.inner.shared
+    }
+
+    /// The configuration.
+    #[must_use]
+    pub fn config(&self) -> &Config {
+        &self.shared().config
+    }
+
+    /// The clock meters and steps use.
+    #[must_use]
+    pub fn clock(&self) -> &dyn Clock {
+        self.shared().ticker.clock()
+    }
+
+    /// The counter for `id`, created on first use.
+    pub fn counter(&self, id: impl Into<Id>) -> Counter {
+        self.shared().counter(id.into())
+    }
+
+    /// The timer for `id`, created on first use.
+    pub fn timer(&self, id: impl Into<Id>) -> Timer {
+        self.shared().timer(id.into())
+    }
+
+    /// The distribution summary for `id`, created on first use.
+    pub fn distribution_summary(&self, id: impl Into<Id>) -> DistributionSummary {
+        self.shared().summary(id.into())
+    }
+
+    /// The gauge for `id`, created on first use.
+    pub fn gauge(&self, id: impl Into<Id>) -> Gauge {
+        let id = id.into();
+        let t = self.shared().ticker.clone();
+        match self.shared().get_or_create(id.clone(), |id| {
+            MeterCore::Gauge(Arc::new(GaugeCore::new(id, t)))
+        }) {
+            MeterCore::Gauge(c) => Gauge::from_core(c),
+            other => {
+                self.shared().conflict(&id, &other, "gauge");
+                Gauge::noop()
+            }
+        }
+    }
+
+    /// The max gauge for `id`, created on first use.
+    pub fn max_gauge(&self, id: impl Into<Id>) -> MaxGauge {
+        let id = id.into();
+        let t = self.shared().ticker.clone();
+        match self.shared().get_or_create(id.clone(), |id| {
+            MeterCore::MaxGauge(Arc::new(MaxGaugeCore::new(id, t)))
+        }) {
+            MeterCore::MaxGauge(c) => MaxGauge::from_core(c),
+            other => {
+                self.shared().conflict(&id, &other, "max gauge");
+                MaxGauge::noop()
+            }
+        }
+    }
+
+    /// The monotonic counter for `id`, created on first use.
+    pub fn monotonic_counter(&self, id: impl Into<Id>) -> MonotonicCounter {
+        let id = id.into();
+        let t = self.shared().ticker.clone();
+        match self.shared().get_or_create(id.clone(), |id| {
+            MeterCore::Monotonic(Arc::new(MonotonicCore::new(id, t)))
+        }) {
+            MeterCore::Monotonic(c) => MonotonicCounter::from_core(c),
+            other => {
+                self.shared().conflict(&id, &other, "monotonic counter");
+                MonotonicCounter::noop()
+            }
+        }
+    }
+
+    /// The long task timer for `id`, created on first use.
+    pub fn long_task_timer(&self, id: impl Into<Id>) -> LongTaskTimer {
+        let id = id.into();
+        let t = self.shared().ticker.clone();
+        match self.shared().get_or_create(id.clone(), |id| {
+            MeterCore::LongTask(Arc::new(LongTaskCore::new(id, t)))
+        }) {
+            MeterCore::LongTask(c) => LongTaskTimer::from_core(c),
+            other => {
+                self.shared().conflict(&id, &other, "long task timer");
+                LongTaskTimer::noop()
+            }
+        }
+    }
+
+    /// Registers a gauge whose value `f` returns, called once per step when measuring.
+    /// Registering the same id again replaces the function. The gauge expires once `f` has
+    /// returned only non-finite values (e.g. NaN for an object that is gone) for the TTL.
+    pub fn polled_gauge<F>(&self, id: impl Into<Id>, f: F)
+    where
+        F: Fn() -> f64 + Send + Sync + 'static,
+    {
+        let id = id.into();
+        let core = MeterCore::Polled(Arc::new(PolledCore::new(
+            &id,
+            self.shared().ticker.clone(),
+            Box::new(f),
+        )));
+        let mut map = self.shared().shard(&id).write();
+        match map.get(&id) {
+            None | Some(MeterCore::Polled(_)) => {
+                map.insert(id, core);
+            }
+            Some(other) => {
+                let other = other.clone();
+                drop(map);
+                self.shared().conflict(&id, &other, "polled gauge");
+            }
+        }
+    }
+
+    /// The percentile timer for `id` over the full range (0 to `i64::MAX` ns).
+    pub fn percentile_timer(&self, id: impl Into<Id>) -> PercentileTimer {
+        self.percentile_timer_with_range(id, Duration::ZERO, Duration::from_nanos(i64::MAX as u64))
+    }
+
+    /// The percentile timer for `id`, clamping amounts to `[min, max]` so at most the
+    /// buckets in that range are used (10 ms..60 s: 58 buckets). The range of the first call
+    /// for an id wins.
+    pub fn percentile_timer_with_range(
+        &self,
+        id: impl Into<Id>,
+        min: Duration,
+        max: Duration,
+    ) -> PercentileTimer {
+        let ns = |d: Duration| i64::try_from(d.as_nanos()).unwrap_or(i64::MAX);
+        let id = id.into();
+        match self.shared().percentile(id.clone(), true, ns(min), ns(max)) {
+            Some(c) if c.is_timer() => PercentileTimer::from_core(c),
+            _ => {
+                self.shared().note_error(format!(
+                    "id {id} is already a percentile distribution summary; returning a no-op percentile timer"
+                ));
+                PercentileTimer::noop()
+            }
+        }
+    }
+
+    /// The percentile distribution summary for `id` over the full range.
+    pub fn percentile_distribution_summary(
+        &self,
+        id: impl Into<Id>,
+    ) -> PercentileDistributionSummary {
+        self.percentile_distribution_summary_with_range(id, 0, i64::MAX)
+    }
+
+    /// The percentile distribution summary for `id`, clamping amounts to `[min, max]`.
+    pub fn percentile_distribution_summary_with_range(
+        &self,
+        id: impl Into<Id>,
+        min: i64,
+        max: i64,
+    ) -> PercentileDistributionSummary {
+        let id = id.into();
+        match self.shared().percentile(id.clone(), false, min, max) {
+            Some(c) if !c.is_timer() => PercentileDistributionSummary::from_core(c),
+            _ => {
+                self.shared().note_error(format!(
+                    "id {id} is already a percentile timer; returning a no-op percentile distribution summary"
+                ));
+                PercentileDistributionSummary::noop()
+            }
+        }
+    }
+
+    /// Polls every meter for the last completed step, as a publish would. Polling does not
+    /// consume anything: within a step every poll returns the same values.
+    #[must_use]
+    pub fn measurements(&self) -> Vec<Measurement> {
+        let now = self.shared().ticker.advance();
+        self.shared().measure_all(now)
+    }
+
+    /// Number of registered meters (percentile buckets count individually).
+    #[must_use]
+    pub fn len(&self) -> usize {
+        self.shared().len()
+    }
+
+    /// Whether no meter is registered.
+    #[must_use]
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Publishes the last completed step now if it has not been published, and waits until
+    /// everything queued has been sent (or dropped after its retries). Does nothing when
+    /// publishing is disabled or shut down.
+    pub fn flush(&self) {
+        let publisher = self.inner.publisher.lock();
+        if let Some(p) = publisher.as_ref() {
+            p.flush(&self.inner.shared);
+        }
+    }
+
+    /// Stops background publishing after a final publish of the last completed step and of
+    /// the current partial one (each batch tried once, so shutdown stays bounded when the
+    /// server is down). Meters keep working locally. Idempotent.
+    pub fn shutdown(&self) {
+        let p = self.inner.publisher.lock().take();
+        if let Some(p) = p {
+            p.shutdown(&self.inner.shared);
+        }
+    }
+
+    /// Cumulative publishing counts since the registry started.
+    #[must_use]
+    pub fn publish_stats(&self) -> PublishStats {
+        self.shared().stats.snapshot()
+    }
+
+    /// The most recent error: a failed or partially rejected publish (with the server's
+    /// messages), a meter type conflict, or a panicking polled gauge.
+    #[must_use]
+    pub fn last_error(&self) -> Option<String> {
+        self.shared().errors.lock().back().cloned()
+    }
+
+    /// Up to the 16 most recent errors, oldest first.
+    #[must_use]
+    pub fn recent_errors(&self) -> Vec<String> {
+        self.shared().errors.lock().iter().cloned().collect()
+    }
+}
+
+impl std::fmt::Debug for Registry {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Registry")
+            .field("uri", &self.config().uri())
+            .field("step", &self.config().step())
+            .field("meters", &self.len())
+            .finish()
+    }
+}
