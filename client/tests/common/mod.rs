@@ -55,7 +55,10 @@ impl Receiver {
         let addr = listener.local_addr().unwrap();
         let state = Arc::new((
             Mutex::new(State {
-                script: script.into_iter().map(|(s, b)| (s, b.to_string())).collect(),
+                script: script
+                    .into_iter()
+                    .map(|(s, b)| (s, b.to_string()))
+                    .collect(),
                 ..State::default()
             }),
             Condvar::new(),
