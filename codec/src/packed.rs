@@ -175,15 +175,16 @@ struct Work {
     runs: Vec<Run>,
 }
 
-/// Computes the integers of `values` under `s` into `work`, exceptions as runs (their slots
-/// repeat the previous integer, which costs nothing after differencing), and prices the best
-/// order and layout. Returns the plan and the largest decimal exponent a failed finite value
-/// would need, as a hint for a retry.
-fn price(values: &[f64], s: Scale, work: &mut Work) -> Plan {
+/// Computes the integers of `values` under `s` into `work`, exceptions as runs (a bit-pattern
+/// slot repeats the previous integer, which costs nothing after differencing), and prices the
+/// best order and layout. Gives up with `None` once the exceptions alone cost `budget` bytes:
+/// a cheaper plan is already known.
+fn price(values: &[f64], s: Scale, work: &mut Work, budget: usize) -> Option<Plan> {
     let m = s.multiplier();
     work.ints.clear();
     work.runs.clear();
     let mut last: Option<i64> = None;
+    let mut spent = 0usize;
     for (i, &v) in values.iter().enumerate() {
         match scale(v, m) {
             Ok(n) => {
@@ -208,11 +209,19 @@ fn price(values: &[f64], s: Scale, work: &mut Work) -> Plan {
                 }
                 match work.runs.last_mut() {
                     Some(r) if r.start + r.len == i && r.patch == patch => r.len += 1,
-                    _ => work.runs.push(Run {
-                        start: i,
-                        len: 1,
-                        patch,
-                    }),
+                    _ => {
+                        let run = Run {
+                            start: i,
+                            len: 1,
+                            patch,
+                        };
+                        // A lower bound: the gap may take more than one byte.
+                        spent += run.encoded_len(i);
+                        if spent >= budget {
+                            return None;
+                        }
+                        work.runs.push(run);
+                    }
                 }
             }
         }
@@ -267,15 +276,7 @@ fn price(values: &[f64], s: Scale, work: &mut Work) -> Plan {
             }
         }
     }
-    // `values` is non-empty, so order 0 always produced a plan.
-    best.unwrap_or(Plan {
-        scale: s,
-        order: 0,
-        sparse: false,
-        width: 64,
-        frame_min: 0,
-        cost: usize::MAX,
-    })
+    best
 }
 
 /// Up to [`SAMPLES`] finite values spread over the block, into `out`.
@@ -426,7 +427,10 @@ impl Codec for Packed {
                     break;
                 }
             }
-            let plan = price(values, scales[i], &mut work);
+            let budget = best.as_ref().map_or(8 * values.len(), |b| b.cost);
+            let plan = price(values, scales[i], &mut work, budget);
+            // The runs are complete, or a prefix if pricing gave up: either way they show
+            // values this scale misses.
             widened(scales[i], &work.runs, &mut scales);
             // The samples looked like short decimals but some value is not: it may be a
             // rate (1/15 among 3133.4s, or among zeros), so price scales for the odd values.
@@ -442,9 +446,11 @@ impl Codec for Packed {
                     }
                 }
             }
-            if best.as_ref().is_none_or(|b| plan.cost < b.cost) {
-                best = Some(plan);
-                std::mem::swap(&mut work, &mut best_work);
+            if let Some(plan) = plan {
+                if best.as_ref().is_none_or(|b| plan.cost < b.cost) {
+                    best = Some(plan);
+                    std::mem::swap(&mut work, &mut best_work);
+                }
             }
             i += 1;
         }
