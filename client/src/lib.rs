@@ -66,3 +66,8 @@ pub use percentile::{
 };
 pub use publish::PublishStats;
 pub use registry::Registry;
+
+// Runs the Rust blocks of the user guide as doctests so it cannot drift from the API.
+#[cfg(doctest)]
+#[doc = include_str!("../../docs/client.md")]
+struct ClientGuide;
