@@ -96,6 +96,21 @@ fn recording(c: &mut Criterion) {
         })
     });
 
+    // The same increment when every record reads the system clock (publishing disabled, so
+    // no thread advances the step index): the cost the step index saves.
+    let exact = Registry::new(
+        ConfigBuilder::new()
+            .enabled(false)
+            .clock(SystemClock)
+            .build()
+            .unwrap(),
+    )
+    .unwrap();
+    let exact_counter = exact.counter("requests");
+    c.bench_function("counter_increment_clock_per_record", |b| {
+        b.iter(|| black_box(&exact_counter).increment())
+    });
+
     let timer = r.timer("latency");
     c.bench_function("timer_record", |b| {
         b.iter(|| black_box(&timer).record(Duration::from_micros(1234)))
