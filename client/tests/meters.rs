@@ -452,3 +452,51 @@ fn idle_meters_stop_reporting_after_the_ttl() {
     clock.set_wall_time(4 * STEP);
     assert_eq!(value(&r, "c", "count"), Some(1.0 / 60.0), "back once used");
 }
+
+/// A manual clock that claims to be expensive to read, so the registry uses the step index
+/// its background thread advances (the production path) instead of reading it per record.
+#[derive(Debug, Clone)]
+struct SlowManualClock(ManualClock);
+
+impl sextant_client::Clock for SlowManualClock {
+    fn wall_time(&self) -> i64 {
+        self.0.wall_time()
+    }
+    fn monotonic_time(&self) -> i64 {
+        self.0.monotonic_time()
+    }
+}
+
+use sextant_client::Clock as _;
+
+#[test]
+fn with_a_step_index_records_count_in_the_step_the_index_is_in() {
+    let clock = ManualClock::new(0);
+    let closed = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let r = Registry::new(
+        ConfigBuilder::new()
+            .uri(format!("http://127.0.0.1:{closed}/api/v1/publish"))
+            .max_attempts(1)
+            .clock(SlowManualClock(clock.clone()))
+            .build()
+            .unwrap(),
+    )
+    .unwrap();
+    let c = r.counter("c");
+    c.increment_by(60);
+    // The boundary passed but nothing advanced the index yet (the background thread sleeps
+    // on real time): this record still belongs to step 0.
+    clock.set_wall_time(STEP + 1);
+    c.increment_by(60);
+    assert_eq!(value(&r, "c", "count"), Some(2.0));
+    // Polling advanced the index: records now land in step 1.
+    c.increment_by(30);
+    // The index jumps from 1 to 3: the meter rolled at 1 is not treated as a gap, because
+    // the index, not the meter, skipped step 2.
+    clock.set_wall_time(3 * STEP);
+    assert_eq!(value(&r, "c", "count"), Some(0.5));
+}
