@@ -467,8 +467,6 @@ impl sextant_client::Clock for SlowManualClock {
     }
 }
 
-use sextant_client::Clock as _;
-
 #[test]
 fn with_a_step_index_records_count_in_the_step_the_index_is_in() {
     let clock = ManualClock::new(0);
