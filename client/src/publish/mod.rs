@@ -8,6 +8,7 @@ mod encode;
 mod http;
 
 use std::collections::VecDeque;
+use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
@@ -214,7 +215,10 @@ fn step_loop(shared: &Shared, ps: &PublishState) {
             return;
         }
         let index = shared.ticker.advance();
-        collect(shared, ps, index);
+        // A bug in one collection must not end publishing for the life of the process.
+        if catch_unwind(AssertUnwindSafe(|| collect(shared, ps, index))).is_err() {
+            shared.note_error(format!("collecting step {index} panicked"));
+        }
     }
 }
 
@@ -237,7 +241,11 @@ fn send_loop(shared: &Shared, ps: &PublishState) {
             return;
         };
         for b in &batches {
-            http::send_batch(shared, ps, b);
+            // `in_flight` must be cleared whatever happens, or `flush` would wait forever.
+            if catch_unwind(AssertUnwindSafe(|| http::send_batch(shared, ps, b))).is_err() {
+                shared.stats.dropped_other.add(b.count as u64);
+                shared.note_error(format!("sending a batch of {} panicked", b.count));
+            }
         }
         let mut q = ps.queue.lock();
         q.in_flight = false;
