@@ -30,8 +30,9 @@ type MeterMap = HashMap<Id, MeterCore, IdBuildHasher>;
 /// State shared by the registry handle, meter patterns and the background threads.
 ///
 /// Locks: each shard's `RwLock` guards its map only; `patterns` guards the percentile map;
-/// `errors` the error log. No lock is held while another is taken, and none is held while
-/// meters are polled or requests are sent. `config` and `ticker` are immutable.
+/// `errors` the error log. None of them is held while another is taken, while meters are
+/// polled or while requests are sent; only the publisher's `last_collected` encloses them
+/// (see `publish`). `config`, `ticker` and `weak` are immutable after construction.
 pub(crate) struct Shared {
     pub(crate) config: Config,
     pub(crate) ticker: Arc<Ticker>,

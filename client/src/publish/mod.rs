@@ -45,6 +45,7 @@ pub(crate) struct PublishState {
     queue: Mutex<Queue>,
     queue_cv: Condvar,
     // Last step index collected: each step is published once, by whoever gets there first.
+    // Held across a whole collection, so shard locks nest inside it (never the reverse).
     last_collected: Mutex<i64>,
     stop: Mutex<bool>,
     stop_cv: Condvar,
@@ -190,16 +191,21 @@ fn collect(shared: &Shared, ps: &PublishState, index: i64) {
         }
     }
     if !batches.is_empty() {
-        let mut q = ps.queue.lock();
-        q.steps.push_back(batches);
-        while q.steps.len() > MAX_PENDING_STEPS {
-            if let Some(old) = q.steps.pop_front() {
-                let n: u64 = old.iter().map(|b| b.count as u64).sum();
-                shared.stats.dropped_queue.add(n);
-                self_metrics(shared).dropped_queue.increment_by(n);
+        let mut dropped = 0u64;
+        {
+            let mut q = ps.queue.lock();
+            q.steps.push_back(batches);
+            while q.steps.len() > MAX_PENDING_STEPS {
+                if let Some(old) = q.steps.pop_front() {
+                    dropped += old.iter().map(|b| b.count as u64).sum::<u64>();
+                }
             }
+            ps.queue_cv.notify_all();
         }
-        ps.queue_cv.notify_all();
+        if dropped > 0 {
+            shared.stats.dropped_queue.add(dropped);
+            self_metrics(shared).dropped_queue.increment_by(dropped);
+        }
     }
     drop(last);
     shared.remove_expired(index);
