@@ -127,7 +127,7 @@ fn recording(c: &mut Criterion) {
         .with_tag("status", "200")
         .with_tag("route", "/x");
     for i in 0..10_000 {
-        r.counter(Id::new("other").with_tag("i", i.to_string()));
+        let _ = r.counter(Id::new("other").with_tag("i", i.to_string()));
     }
     let _ = r.counter(&id);
     c.bench_function("registry_lookup_existing", |b| {

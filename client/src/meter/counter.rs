@@ -95,6 +95,7 @@ impl CounterCore {
 /// Counts events; reports `statistic=count`, `atlas.dstype=rate` as events per second over
 /// the last completed step. Cheap to clone and share across threads.
 #[derive(Clone, Default)]
+#[must_use = "a meter handle records nothing unless used (`let _ =` to only register the meter)"]
 pub struct Counter {
     core: Option<Arc<CounterCore>>,
 }
@@ -105,7 +106,6 @@ impl Counter {
     }
 
     /// A counter that records nothing (returned when an id is already used by another type).
-    #[must_use]
     pub const fn noop() -> Self {
         Self { core: None }
     }
@@ -231,6 +231,7 @@ impl MonotonicCore {
 /// kernel counter): each step reports the increase since the previous step as a rate per
 /// second, with `statistic=count`. A decrease is treated as a restart and reports nothing.
 #[derive(Clone, Default)]
+#[must_use = "a meter handle records nothing unless used (`let _ =` to only register the meter)"]
 pub struct MonotonicCounter {
     core: Option<Arc<MonotonicCore>>,
 }
@@ -241,7 +242,6 @@ impl MonotonicCounter {
     }
 
     /// A monotonic counter that records nothing.
-    #[must_use]
     pub const fn noop() -> Self {
         Self { core: None }
     }

@@ -40,6 +40,7 @@ impl GaugeCore {
 /// The last value set (`statistic=gauge`, `atlas.dstype=gauge`), reported every step until the
 /// meter expires. Non-finite values are not reported.
 #[derive(Clone, Default)]
+#[must_use = "a meter handle records nothing unless used (`let _ =` to only register the meter)"]
 pub struct Gauge {
     core: Option<Arc<GaugeCore>>,
 }
@@ -50,7 +51,6 @@ impl Gauge {
     }
 
     /// A gauge that records nothing.
-    #[must_use]
     pub const fn noop() -> Self {
         Self { core: None }
     }
@@ -148,6 +148,7 @@ impl MaxGaugeCore {
 /// The maximum of the values set during the step (`statistic=max`, `atlas.dstype=gauge`).
 /// A step with no values reports nothing; non-finite values are ignored.
 #[derive(Clone, Default)]
+#[must_use = "a meter handle records nothing unless used (`let _ =` to only register the meter)"]
 pub struct MaxGauge {
     core: Option<Arc<MaxGaugeCore>>,
 }
@@ -158,7 +159,6 @@ impl MaxGauge {
     }
 
     /// A max gauge that records nothing.
-    #[must_use]
     pub const fn noop() -> Self {
         Self { core: None }
     }

@@ -82,6 +82,7 @@ impl LongTaskCore {
 /// `statistic=activeTasks` (number running) and `statistic=duration` (sum of the running
 /// tasks' elapsed seconds), both gauges.
 #[derive(Clone, Default)]
+#[must_use = "a meter handle records nothing unless used (`let _ =` to only register the meter)"]
 pub struct LongTaskTimer {
     core: Option<Arc<LongTaskCore>>,
 }
@@ -92,7 +93,6 @@ impl LongTaskTimer {
     }
 
     /// A long task timer that records nothing.
-    #[must_use]
     pub const fn noop() -> Self {
         Self { core: None }
     }

@@ -85,6 +85,7 @@ impl PercentileCore {
 /// percentiles across any grouping (`:percentiles`). The bucket counters are tagged
 /// `statistic=percentile,percentile=T0000`…`T0113` and report rates like any counter.
 #[derive(Clone, Default)]
+#[must_use = "a meter handle records nothing unless used (`let _ =` to only register the meter)"]
 pub struct PercentileTimer {
     core: Option<Arc<PercentileCore>>,
 }
@@ -95,7 +96,6 @@ impl PercentileTimer {
     }
 
     /// A percentile timer that records nothing.
-    #[must_use]
     pub const fn noop() -> Self {
         Self { core: None }
     }
@@ -161,6 +161,7 @@ impl std::fmt::Debug for PercentileTimer {
 /// A [`DistributionSummary`] that also counts amounts per percentile bucket, tagged
 /// `statistic=percentile,percentile=D0000`…`D0113`. Negative amounts are not recorded.
 #[derive(Clone, Default)]
+#[must_use = "a meter handle records nothing unless used (`let _ =` to only register the meter)"]
 pub struct PercentileDistributionSummary {
     core: Option<Arc<PercentileCore>>,
 }
@@ -171,7 +172,6 @@ impl PercentileDistributionSummary {
     }
 
     /// A summary that records nothing.
-    #[must_use]
     pub const fn noop() -> Self {
         Self { core: None }
     }

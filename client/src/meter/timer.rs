@@ -134,6 +134,7 @@ fn duration_nanos(d: Duration) -> i64 {
 /// Times events. Reports, per step, `count` (events/s), `totalTime` (seconds/s),
 /// `totalOfSquares` (s²/s), all `atlas.dstype=rate`, and `max` (seconds, `gauge`).
 #[derive(Clone, Default)]
+#[must_use = "a meter handle records nothing unless used (`let _ =` to only register the meter)"]
 pub struct Timer {
     core: Option<Arc<StatsCore>>,
 }
@@ -144,7 +145,6 @@ impl Timer {
     }
 
     /// A timer that records nothing.
-    #[must_use]
     pub const fn noop() -> Self {
         Self { core: None }
     }
@@ -257,6 +257,7 @@ impl Drop for TimerGuard {
 /// Records amounts (bytes, items). Reports, per step, `count` and `totalAmount` and
 /// `totalOfSquares` (per second, `rate`) and `max` (raw units, `gauge`).
 #[derive(Clone, Default)]
+#[must_use = "a meter handle records nothing unless used (`let _ =` to only register the meter)"]
 pub struct DistributionSummary {
     core: Option<Arc<StatsCore>>,
 }
@@ -267,7 +268,6 @@ impl DistributionSummary {
     }
 
     /// A summary that records nothing.
-    #[must_use]
     pub const fn noop() -> Self {
         Self { core: None }
     }
