@@ -20,6 +20,7 @@ pub struct Config {
     enabled: bool,
     retry_backoff: Duration,
     max_attempts: u32,
+    max_meters: usize,
     clock: Arc<dyn Clock>,
 }
 
@@ -74,6 +75,12 @@ impl Config {
     pub fn max_attempts(&self) -> u32 {
         self.max_attempts
     }
+    /// Most meters the registry holds; beyond it new ids get no-op meters (Spectator's
+    /// `maxNumberOfMeters`, a guard against runaway tag cardinality).
+    #[must_use]
+    pub fn max_meters(&self) -> usize {
+        self.max_meters
+    }
     /// The clock used for steps, timers and expiry.
     #[must_use]
     pub fn clock(&self) -> &Arc<dyn Clock> {
@@ -111,7 +118,7 @@ impl Default for ConfigBuilder {
 impl ConfigBuilder {
     /// Defaults: uri `http://localhost:7101/api/v1/publish`, step 60 s, batch size 10 000,
     /// publish timeout 10 s, connect timeout 1 s, meter TTL 15 min, enabled, 3 attempts with
-    /// 1 s backoff, system clock, no common tags.
+    /// 1 s backoff, no meter limit, system clock, no common tags.
     #[must_use]
     pub fn new() -> Self {
         Self {
@@ -126,6 +133,7 @@ impl ConfigBuilder {
                 enabled: true,
                 retry_backoff: Duration::from_secs(1),
                 max_attempts: 3,
+                max_meters: usize::MAX,
                 clock: Arc::new(SystemClock),
             },
         }
@@ -183,6 +191,11 @@ impl ConfigBuilder {
     /// Sets the attempts per batch.
     pub fn max_attempts(&mut self, n: u32) -> &mut Self {
         self.config.max_attempts = n;
+        self
+    }
+    /// Sets the most meters the registry holds (percentile buckets count individually).
+    pub fn max_meters(&mut self, n: usize) -> &mut Self {
+        self.config.max_meters = n;
         self
     }
     /// Sets the clock.

@@ -1,6 +1,7 @@
 //! The registry: meters keyed by [`Id`] in a sharded map, and the handle services hold.
 
 use std::collections::{HashMap, VecDeque};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, OnceLock, Weak};
 use std::time::Duration;
 
@@ -39,6 +40,8 @@ pub(crate) struct Shared {
     shards: Box<[RwLock<MeterMap>]>,
     patterns: RwLock<HashMap<Id, Arc<PercentileCore>, IdBuildHasher>>,
     errors: Mutex<VecDeque<String>>,
+    // Meters in all shards, kept apart so the limit check needs no lock on other shards.
+    meter_count: AtomicUsize,
     pub(crate) stats: StatsCells,
     pub(crate) self_metrics: OnceLock<SelfMetrics>,
     pub(crate) publish: Option<PublishState>,
@@ -51,13 +54,37 @@ impl Shared {
         &self.shards[(id.cached_hash() >> 59) as usize % SHARDS]
     }
 
-    fn get_or_create(&self, id: Id, make: impl FnOnce(&Id) -> MeterCore) -> MeterCore {
+    /// The meter for `id`, created by `make` if absent; `None` when the registry is full.
+    fn get_or_create(&self, id: Id, make: impl FnOnce(&Id) -> MeterCore) -> Option<MeterCore> {
         let shard = self.shard(&id);
         if let Some(m) = shard.read().get(&id) {
-            return m.clone();
+            return Some(m.clone());
         }
         let mut map = shard.write();
-        map.entry(id).or_insert_with_key(|id| make(id)).clone()
+        if let Some(m) = map.get(&id) {
+            return Some(m.clone());
+        }
+        if !self.reserve_slot() {
+            drop(map);
+            self.note_error(format!(
+                "registry holds max_meters={} meters; returning a no-op meter for {id}",
+                self.config.max_meters()
+            ));
+            return None;
+        }
+        let m = make(&id);
+        map.insert(id, m.clone());
+        Some(m)
+    }
+
+    /// Counts a new meter against `max_meters`, Spectator's cardinality guard.
+    fn reserve_slot(&self) -> bool {
+        let max = self.config.max_meters();
+        self.meter_count
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
+                (n < max).then_some(n + 1)
+            })
+            .is_ok()
     }
 
     fn conflict(&self, id: &Id, found: &MeterCore, wanted: &str) {
@@ -72,11 +99,12 @@ impl Shared {
         match self.get_or_create(id.clone(), |id| {
             MeterCore::Counter(Arc::new(CounterCore::new(id, t)))
         }) {
-            MeterCore::Counter(c) => Counter::from_core(c),
-            other => {
+            Some(MeterCore::Counter(c)) => Counter::from_core(c),
+            Some(other) => {
                 self.conflict(&id, &other, "counter");
                 Counter::noop()
             }
+            None => Counter::noop(),
         }
     }
 
@@ -85,11 +113,12 @@ impl Shared {
         match self.get_or_create(id.clone(), |id| {
             MeterCore::Timer(Arc::new(StatsCore::new_timer(id, t)))
         }) {
-            MeterCore::Timer(c) => Timer::from_core(c),
-            other => {
+            Some(MeterCore::Timer(c)) => Timer::from_core(c),
+            Some(other) => {
                 self.conflict(&id, &other, "timer");
                 Timer::noop()
             }
+            None => Timer::noop(),
         }
     }
 
@@ -98,11 +127,12 @@ impl Shared {
         match self.get_or_create(id.clone(), |id| {
             MeterCore::Summary(Arc::new(StatsCore::new_summary(id, t)))
         }) {
-            MeterCore::Summary(c) => DistributionSummary::from_core(c),
-            other => {
+            Some(MeterCore::Summary(c)) => DistributionSummary::from_core(c),
+            Some(other) => {
                 self.conflict(&id, &other, "distribution summary");
                 DistributionSummary::noop()
             }
+            None => DistributionSummary::noop(),
         }
     }
 
@@ -171,15 +201,19 @@ impl Shared {
             .write()
             .retain(|_, p| !(Arc::strong_count(p) == 1 && self.is_expired(p.touched(), now)));
         for shard in self.shards.iter() {
-            shard.write().retain(|_, m| {
+            let mut map = shard.write();
+            let before = map.len();
+            map.retain(|_, m| {
                 let (touched, pinned) = m.touched();
                 pinned || !m.unreferenced() || !self.is_expired(touched, now)
             });
+            self.meter_count
+                .fetch_sub(before - map.len(), Ordering::AcqRel);
         }
     }
 
     fn len(&self) -> usize {
-        self.shards.iter().map(|s| s.read().len()).sum()
+        self.meter_count.load(Ordering::Acquire)
     }
 }
 
@@ -226,6 +260,7 @@ impl Registry {
                 .collect(),
             patterns: RwLock::new(HashMap::default()),
             errors: Mutex::new(VecDeque::new()),
+            meter_count: AtomicUsize::new(0),
             stats: StatsCells::default(),
             self_metrics: OnceLock::new(),
             publish,
@@ -282,11 +317,12 @@ impl Registry {
         match self.shared().get_or_create(id.clone(), |id| {
             MeterCore::Gauge(Arc::new(GaugeCore::new(id, t)))
         }) {
-            MeterCore::Gauge(c) => Gauge::from_core(c),
-            other => {
+            Some(MeterCore::Gauge(c)) => Gauge::from_core(c),
+            Some(other) => {
                 self.shared().conflict(&id, &other, "gauge");
                 Gauge::noop()
             }
+            None => Gauge::noop(),
         }
     }
 
@@ -297,11 +333,12 @@ impl Registry {
         match self.shared().get_or_create(id.clone(), |id| {
             MeterCore::MaxGauge(Arc::new(MaxGaugeCore::new(id, t)))
         }) {
-            MeterCore::MaxGauge(c) => MaxGauge::from_core(c),
-            other => {
+            Some(MeterCore::MaxGauge(c)) => MaxGauge::from_core(c),
+            Some(other) => {
                 self.shared().conflict(&id, &other, "max gauge");
                 MaxGauge::noop()
             }
+            None => MaxGauge::noop(),
         }
     }
 
@@ -312,11 +349,12 @@ impl Registry {
         match self.shared().get_or_create(id.clone(), |id| {
             MeterCore::Monotonic(Arc::new(MonotonicCore::new(id, t)))
         }) {
-            MeterCore::Monotonic(c) => MonotonicCounter::from_core(c),
-            other => {
+            Some(MeterCore::Monotonic(c)) => MonotonicCounter::from_core(c),
+            Some(other) => {
                 self.shared().conflict(&id, &other, "monotonic counter");
                 MonotonicCounter::noop()
             }
+            None => MonotonicCounter::noop(),
         }
     }
 
@@ -327,11 +365,12 @@ impl Registry {
         match self.shared().get_or_create(id.clone(), |id| {
             MeterCore::LongTask(Arc::new(LongTaskCore::new(id, t)))
         }) {
-            MeterCore::LongTask(c) => LongTaskTimer::from_core(c),
-            other => {
+            Some(MeterCore::LongTask(c)) => LongTaskTimer::from_core(c),
+            Some(other) => {
                 self.shared().conflict(&id, &other, "long task timer");
                 LongTaskTimer::noop()
             }
+            None => LongTaskTimer::noop(),
         }
     }
 
@@ -350,8 +389,19 @@ impl Registry {
         )));
         let mut map = self.shared().shard(&id).write();
         match map.get(&id) {
-            None | Some(MeterCore::Polled(_)) => {
+            Some(MeterCore::Polled(_)) => {
                 map.insert(id, core);
+            }
+            None => {
+                if self.shared().reserve_slot() {
+                    map.insert(id, core);
+                } else {
+                    drop(map);
+                    self.shared().note_error(format!(
+                        "registry holds max_meters={} meters; polled gauge {id} not registered",
+                        self.config().max_meters()
+                    ));
+                }
             }
             Some(other) => {
                 let other = other.clone();

@@ -498,3 +498,27 @@ fn with_a_step_index_records_count_in_the_step_the_index_is_in() {
     clock.set_wall_time(3 * STEP);
     assert_eq!(value(&r, "c", "count"), Some(0.5));
 }
+
+#[test]
+fn max_meters_caps_cardinality_with_noop_meters() {
+    let clock = ManualClock::new(0);
+    let r = Registry::new(
+        ConfigBuilder::new()
+            .enabled(false)
+            .max_meters(3)
+            .clock(clock.clone())
+            .build()
+            .unwrap(),
+    )
+    .unwrap();
+    let handles: Vec<_> = (0..5)
+        .map(|i| r.counter(Id::new("user.requests").with_tag("user", i.to_string())))
+        .collect();
+    assert_eq!(r.len(), 3);
+    assert_eq!(handles.iter().filter(|c| c.is_noop()).count(), 2);
+    assert!(r.last_error().unwrap().contains("max_meters=3"));
+    // Existing ids are still found.
+    assert!(!r
+        .counter(Id::new("user.requests").with_tag("user", "0"))
+        .is_noop());
+}
