@@ -222,6 +222,18 @@ fn server_down_drops_and_counts_and_recording_goes_on() {
     assert!(r.last_error().unwrap().contains("datapoints dropped"));
     // Locally everything still works.
     assert_eq!(c.last_step_total(), 1000.0);
+    // The drops are visible as the client's own meter, named as Spectator names it.
+    clock.set_wall_time(4 * STEP);
+    let dropped = r
+        .measurements()
+        .into_iter()
+        .find(|m| {
+            m.id.name() == "spectator.measurements"
+                && m.id.tag("id") == Some("dropped")
+                && m.id.tag("error") == Some("http-error")
+        })
+        .unwrap();
+    assert!(dropped.value > 0.0);
 }
 
 #[test]
