@@ -136,9 +136,9 @@ impl Shared {
         }
     }
 
-    fn percentile(&self, id: Id, timer: bool, min: i64, max: i64) -> Option<Arc<PercentileCore>> {
+    fn percentile(&self, id: Id, timer: bool, min: i64, max: i64) -> Arc<PercentileCore> {
         if let Some(p) = self.patterns.read().get(&id) {
-            return Some(p.clone());
+            return p.clone();
         }
         // Create the base meter before taking the pattern lock: never two locks at once.
         let base = if timer {
@@ -147,13 +147,11 @@ impl Shared {
             PercentileBase::Summary(self.summary(id.clone()))
         };
         let mut map = self.patterns.write();
-        let core = map
-            .entry(id.clone())
+        map.entry(id.clone())
             .or_insert_with(|| {
                 Arc::new(PercentileCore::new(&id, base, min, max, self.weak.clone()))
             })
-            .clone();
-        Some(core)
+            .clone()
     }
 
     pub(crate) fn note_error(&self, msg: String) {
@@ -427,15 +425,14 @@ impl Registry {
     ) -> PercentileTimer {
         let ns = |d: Duration| i64::try_from(d.as_nanos()).unwrap_or(i64::MAX);
         let id = id.into();
-        match self.shared().percentile(id.clone(), true, ns(min), ns(max)) {
-            Some(c) if c.is_timer() => PercentileTimer::from_core(c),
-            _ => {
-                self.shared().note_error(format!(
-                    "id {id} is already a percentile distribution summary; returning a no-op percentile timer"
-                ));
-                PercentileTimer::noop()
-            }
+        let core = self.shared().percentile(id.clone(), true, ns(min), ns(max));
+        if core.is_timer() {
+            return PercentileTimer::from_core(core);
         }
+        self.shared().note_error(format!(
+            "id {id} is already a percentile distribution summary; returning a no-op percentile timer"
+        ));
+        PercentileTimer::noop()
     }
 
     /// The percentile distribution summary for `id` over the full range.
@@ -454,15 +451,14 @@ impl Registry {
         max: i64,
     ) -> PercentileDistributionSummary {
         let id = id.into();
-        match self.shared().percentile(id.clone(), false, min, max) {
-            Some(c) if !c.is_timer() => PercentileDistributionSummary::from_core(c),
-            _ => {
-                self.shared().note_error(format!(
-                    "id {id} is already a percentile timer; returning a no-op percentile distribution summary"
-                ));
-                PercentileDistributionSummary::noop()
-            }
+        let core = self.shared().percentile(id.clone(), false, min, max);
+        if !core.is_timer() {
+            return PercentileDistributionSummary::from_core(core);
         }
+        self.shared().note_error(format!(
+            "id {id} is already a percentile timer; returning a no-op percentile distribution summary"
+        ));
+        PercentileDistributionSummary::noop()
     }
 
     /// Polls every meter for the last completed step, as a publish would. Polling does not
