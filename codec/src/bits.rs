@@ -55,13 +55,25 @@ impl<'a> ByteReader<'a> {
         ByteReader { bytes, pos: 0 }
     }
 
+    #[inline]
     pub(crate) fn u8(&mut self) -> Option<u8> {
         let b = *self.bytes.get(self.pos)?;
         self.pos += 1;
         Some(b)
     }
 
+    #[inline]
     pub(crate) fn varint(&mut self) -> Option<u64> {
+        // Gaps, run lengths and small integers are almost always one byte.
+        let first = *self.bytes.get(self.pos)?;
+        if first < 0x80 {
+            self.pos += 1;
+            return Some(u64::from(first));
+        }
+        self.varint_slow()
+    }
+
+    fn varint_slow(&mut self) -> Option<u64> {
         let mut v = 0u64;
         for i in 0..MAX_VARINT_LEN {
             let b = self.u8()?;

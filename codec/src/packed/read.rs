@@ -168,33 +168,43 @@ impl<'a> Layout<'a> {
                     &mut group,
                 ),
             }
-            let min = self.frame_min;
-            let sparse = self.bitmap.is_some();
+            // Integrate in place, then scale in a separate loop: the integration is a serial
+            // chain of adds, while the divisions are independent and pipeline (or vectorise)
+            // only when they are not interleaved with it.
+            let min = if self.bitmap.is_some() {
+                0
+            } else {
+                self.frame_min
+            };
+            let group = &mut group[..chunk.len()];
             match self.order {
-                0 if !sparse => {
-                    for (o, &u) in chunk.iter_mut().zip(&group) {
-                        *o = unscale(min.wrapping_add(u as i64), m);
-                    }
-                }
                 0 => {
-                    for (o, &u) in chunk.iter_mut().zip(&group) {
-                        *o = unscale(u as i64, m);
+                    for u in group.iter_mut() {
+                        *u = min.wrapping_add(*u as i64) as u64;
                     }
                 }
                 1 => {
-                    let min = if sparse { 0 } else { min };
-                    for (o, &u) in chunk.iter_mut().zip(&group) {
-                        acc = acc.wrapping_add(min.wrapping_add(u as i64));
-                        *o = unscale(acc, m);
+                    for u in group.iter_mut() {
+                        acc = acc.wrapping_add(min.wrapping_add(*u as i64));
+                        *u = acc as u64;
                     }
                 }
                 _ => {
-                    let min = if sparse { 0 } else { min };
-                    for (o, &u) in chunk.iter_mut().zip(&group) {
-                        delta = delta.wrapping_add(min.wrapping_add(u as i64));
+                    for u in group.iter_mut() {
+                        delta = delta.wrapping_add(min.wrapping_add(*u as i64));
                         acc = acc.wrapping_add(delta);
-                        *o = unscale(acc, m);
+                        *u = acc as u64;
                     }
+                }
+            }
+            if m == 1.0 {
+                // Dividing by 1 changes nothing; skipping it is the same expression's result.
+                for (o, &n) in chunk.iter_mut().zip(group.iter()) {
+                    *o = n as i64 as f64;
+                }
+            } else {
+                for (o, &n) in chunk.iter_mut().zip(group.iter()) {
+                    *o = unscale(n as i64, m);
                 }
             }
         }
