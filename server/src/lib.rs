@@ -1,3 +1,38 @@
 //! The Sextant server: an in-memory time-series store with a roaring-bitmap tag index,
 //! and the HTTP API that publishes into it and queries it.
+//!
+//! # Overview
+//! - [`Store`]: series, their blocks and the tag index; implements
+//!   [`sextant_query::Database`] so stack-language expressions run on it.
+//! - [`app`] / [`AppState`]: the HTTP API as an axum router over a store.
+//! - [`Server`]: binds a listener, runs the API and the background maintenance, and stops
+//!   cleanly.
+//!
+//! ```
+//! use sextant_server::{Store, StoreConfig};
+//! let store = Store::new(StoreConfig { step_ms: 1000, ..StoreConfig::default() });
+//! let now = 1_700_000_000_000;
+//! store.ingest(&[("atlas.dstype", "gauge"), ("name", "cpu")], now, 42.0, now)?;
+//! assert_eq!(store.len(), 1);
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
 #![deny(missing_docs)]
+
+mod clock;
+mod demo;
+mod http;
+mod index;
+mod normalize;
+mod publish;
+mod series;
+mod server;
+mod store;
+
+pub use clock::{Clock, ManualClock, SystemClock};
+pub use demo::Demo;
+pub use http::{app, ApiError, AppState, HttpCounters, Limits};
+pub use index::{TagCount, TagIndex};
+pub use normalize::DsType;
+pub use publish::{Datapoint, PublishError, PublishOutcome};
+pub use server::{Server, ServerConfig};
+pub use store::{identity, Reject, Store, StoreConfig, StoreStats};

@@ -1,1 +1,134 @@
-fn main() {}
+//! `sextant`: the command-line entry point of the server.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use sextant_server::{Limits, Server, ServerConfig, StoreConfig};
+
+#[derive(Parser)]
+#[command(
+    name = "sextant",
+    version,
+    about = "Sextant: dimensional time-series monitoring"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the server.
+    Serve(ServeArgs),
+}
+
+#[derive(clap::Args)]
+struct ServeArgs {
+    /// Address to listen on; port 0 picks a free port (printed on start).
+    #[arg(long, default_value = "127.0.0.1:7101")]
+    listen: SocketAddr,
+    /// Primary step: every series keeps one value per step.
+    #[arg(long, default_value = "60s", value_parser = humantime::parse_duration)]
+    step: Duration,
+    /// How long data is kept.
+    #[arg(long, default_value = "6h", value_parser = humantime::parse_duration)]
+    retention: Duration,
+    /// Steps per block (a block is compressed when time moves past it).
+    #[arg(long, default_value_t = 60)]
+    block_len: usize,
+    /// Samples further than this from the server's clock are refused [default: the larger
+    /// of one step and 60 s].
+    #[arg(long, value_parser = humantime::parse_duration)]
+    max_age: Option<Duration>,
+    /// Most series the store holds.
+    #[arg(long, default_value_t = 5_000_000)]
+    max_series: usize,
+    /// Most series one query may match.
+    #[arg(long, default_value_t = 2_000_000)]
+    max_series_per_query: usize,
+    /// Largest request body, bytes.
+    #[arg(long, default_value_t = 16 << 20)]
+    max_body_bytes: usize,
+    /// Feed synthetic demo data (a few hundred series over apps, regions and nodes).
+    #[arg(long)]
+    demo: bool,
+}
+
+fn millis(d: Duration) -> i64 {
+    i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
+}
+
+fn config(a: ServeArgs) -> anyhow::Result<ServerConfig> {
+    let step_ms = millis(a.step);
+    anyhow::ensure!(step_ms >= 1, "--step must be at least 1ms");
+    anyhow::ensure!(
+        a.block_len >= 1 && a.block_len <= 65_535,
+        "--block-len must be 1..=65535"
+    );
+    let max_age_ms = a.max_age.map(millis).unwrap_or(step_ms.max(60_000));
+    Ok(ServerConfig {
+        listen: a.listen,
+        store: StoreConfig {
+            step_ms,
+            block_len: a.block_len,
+            retention_ms: millis(a.retention).max(step_ms),
+            max_age_ms,
+            max_series_per_query: a.max_series_per_query,
+            max_series: a.max_series,
+        },
+        limits: Limits {
+            max_body_bytes: a.max_body_bytes,
+            max_decompressed_bytes: a.max_body_bytes.saturating_mul(4),
+        },
+        demo: a.demo,
+    })
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        if tokio::signal::ctrl_c().await.is_err() {
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = term => {},
+    }
+    tracing::info!("shutting down");
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let Command::Serve(args) = Cli::parse().command;
+    let config = config(args)?;
+    let server = Server::bind(config.clone())
+        .await
+        .with_context(|| format!("cannot listen on {}", config.listen))?;
+    let addr = server.local_addr()?;
+    if !addr.ip().is_loopback() {
+        tracing::warn!(%addr, "listening on a non-loopback address without authentication");
+    }
+    // Tests and scripts read this line to find the port.
+    println!("sextant listening on http://{addr}");
+    server.run(shutdown_signal()).await?;
+    Ok(())
+}

@@ -1,0 +1,297 @@
+//! Synthetic demo data, so a newcomer running `sextant serve --demo` sees realistic lines
+//! at once: request rates with a daily shape and noise, latencies, CPU gauges, error
+//! counts with bursts and a percentile timer, over several apps, regions and nodes.
+//!
+//! Every value is a pure function of the series and the timestamp (noise comes from a
+//! hash), so the backfilled history and the live feed join without a seam.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::clock::Clock;
+use crate::store::Store;
+
+const APPS: [(&str, f64); 3] = [("www", 120.0), ("api", 300.0), ("db", 40.0)];
+const REGIONS: [&str; 2] = ["us-east-1", "eu-west-1"];
+const NODES_PER_CLUSTER: usize = 4;
+/// Percentile buckets reported by the demo timer (indexes into Spectator's 276 buckets,
+/// roughly 1 ms to 1.4 s).
+const PERCENTILE_BUCKETS: std::ops::Range<usize> = 60..100;
+const DAY_MS: f64 = 86_400_000.0;
+
+type Tags = Vec<(String, String)>;
+
+struct DemoSeries {
+    tags: Tags,
+    seed: u64,
+    kind: Kind,
+}
+
+#[derive(Clone, Copy)]
+enum Kind {
+    /// CPU percent of a node: gauge.
+    Cpu { base: f64 },
+    /// Requests per second of a status class: rate.
+    Requests { base: f64, share: f64, bursty: bool },
+    /// Total latency seconds per second: rate.
+    LatencyTotal { base: f64 },
+    /// Max latency in the step: gauge.
+    LatencyMax,
+    /// Per-bucket event rate of a percentile timer: rate.
+    Bucket { base: f64, bucket: usize },
+}
+
+/// The demo feed over a store.
+pub struct Demo {
+    store: Arc<Store>,
+    series: Vec<DemoSeries>,
+}
+
+fn noise(seed: u64, t: i64) -> f64 {
+    let h = xxhash_rust::xxh3::xxh3_64_with_seed(&t.to_le_bytes(), seed);
+    (h >> 11) as f64 / (1u64 << 53) as f64
+}
+
+/// 1.0 at the daily mean, higher by day, lower by night.
+fn daily(t: i64) -> f64 {
+    let phase = (t as f64 % DAY_MS) / DAY_MS * std::f64::consts::TAU;
+    1.0 + 0.45 * (phase - 2.2).sin()
+}
+
+fn round2(v: f64) -> f64 {
+    (v * 100.0).round() / 100.0
+}
+
+impl Kind {
+    fn value(self, seed: u64, t: i64) -> f64 {
+        let n = noise(seed, t);
+        match self {
+            Kind::Cpu { base } => round2((base * daily(t) + 10.0 * (n - 0.5)).clamp(0.0, 100.0)),
+            Kind::Requests {
+                base,
+                share,
+                bursty,
+            } => {
+                // Errors come in bursts: a few minutes in an hour are twenty times worse.
+                let burst = if bursty && noise(seed ^ 0xB0B, t / 300_000) > 0.85 {
+                    20.0
+                } else {
+                    1.0
+                };
+                // Integer events per minute, reported per second, as a real counter would.
+                (base * share * daily(t) * burst * 60.0 * (0.9 + 0.2 * n)).round() / 60.0
+            }
+            Kind::LatencyTotal { base } => round2(base * daily(t) * (0.04 + 0.02 * n)),
+            Kind::LatencyMax => round2(0.1 + 0.9 * n * n),
+            Kind::Bucket { base, bucket } => {
+                // A log-normal-ish shape centred on bucket 78 (~40 ms).
+                let d = bucket as f64 - 78.0;
+                let weight = (-(d * d) / 60.0).exp();
+                (base * daily(t) * weight * 60.0 * (0.8 + 0.4 * n)).round() / 60.0
+            }
+        }
+    }
+}
+
+fn tags(pairs: &[(&str, &str)]) -> Tags {
+    let mut t: Tags = pairs
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    t.sort();
+    t
+}
+
+impl Demo {
+    /// The demo series over `store` (none written yet).
+    pub fn new(store: Arc<Store>) -> Demo {
+        let mut series = Vec::new();
+        let mut add = |tags: Tags, kind: Kind| {
+            let seed = crate::store::identity(&tags) as u64;
+            series.push(DemoSeries { tags, seed, kind });
+        };
+        for (app, rps) in APPS {
+            for region in REGIONS {
+                for n in 0..NODES_PER_CLUSTER {
+                    let node = format!("i-{app}-{region}-{n:02}");
+                    let cluster = format!("{app}-main");
+                    let base = |name: &str, extra: &[(&str, &str)]| {
+                        let mut t = vec![
+                            ("name", name),
+                            ("nf.app", app),
+                            ("nf.cluster", cluster.as_str()),
+                            ("nf.region", region),
+                            ("nf.node", node.as_str()),
+                        ];
+                        t.extend_from_slice(extra);
+                        tags(&t)
+                    };
+                    let cpu = 20.0 + 10.0 * n as f64;
+                    add(
+                        base("ssCpuUser", &[("atlas.dstype", "gauge")]),
+                        Kind::Cpu { base: cpu },
+                    );
+                    add(
+                        base("ssCpuSystem", &[("atlas.dstype", "gauge")]),
+                        Kind::Cpu { base: cpu / 4.0 },
+                    );
+                    for (status, share, bursty) in [
+                        ("2xx", 0.95, false),
+                        ("4xx", 0.04, false),
+                        ("5xx", 0.01, true),
+                    ] {
+                        add(
+                            base(
+                                "server.requestCount",
+                                &[("status", status), ("statistic", "count")],
+                            ),
+                            Kind::Requests {
+                                base: rps,
+                                share,
+                                bursty,
+                            },
+                        );
+                    }
+                    add(
+                        base("server.requestLatency", &[("statistic", "totalTime")]),
+                        Kind::LatencyTotal { base: rps },
+                    );
+                    add(
+                        base("server.requestLatency", &[("statistic", "count")]),
+                        Kind::Requests {
+                            base: rps,
+                            share: 1.0,
+                            bursty: false,
+                        },
+                    );
+                    add(
+                        base(
+                            "server.requestLatency",
+                            &[("atlas.dstype", "gauge"), ("statistic", "max")],
+                        ),
+                        Kind::LatencyMax,
+                    );
+                    if app == "api" {
+                        for bucket in PERCENTILE_BUCKETS {
+                            let label = format!("T{bucket:04X}");
+                            add(
+                                base(
+                                    "server.ptime",
+                                    &[("percentile", &label), ("statistic", "percentile")],
+                                ),
+                                Kind::Bucket { base: rps, bucket },
+                            );
+                        }
+                    }
+                }
+            }
+        }
+        Demo { store, series }
+    }
+
+    /// Number of demo series.
+    pub fn len(&self) -> usize {
+        self.series.len()
+    }
+
+    /// True when there are no demo series.
+    pub fn is_empty(&self) -> bool {
+        self.series.is_empty()
+    }
+
+    fn write_step(&self, t: i64) -> usize {
+        let mut written = 0;
+        for s in &self.series {
+            if self
+                .store
+                .write(&s.tags, t, s.kind.value(s.seed, t))
+                .is_ok()
+            {
+                written += 1;
+            }
+        }
+        written
+    }
+
+    /// Writes the history up to `now` (the whole retention, at most a day) and returns how
+    /// many datapoints it wrote.
+    pub fn backfill(&self, now: i64) -> usize {
+        let step = self.store.config().step_ms.max(1);
+        let span = self.store.config().retention_ms.min(DAY_MS as i64);
+        let last = now - now.rem_euclid(step);
+        let mut t = last - span + step;
+        let mut written = 0;
+        while t <= last {
+            written += self.write_step(t);
+            t += step;
+        }
+        self.store.maintain(now);
+        written
+    }
+
+    /// Writes one step of values at every step boundary, forever.
+    pub async fn run(self, clock: Arc<dyn Clock>) {
+        let step = self.store.config().step_ms.max(1);
+        let mut last = {
+            let now = clock.now_ms();
+            now - now.rem_euclid(step)
+        };
+        loop {
+            let now = clock.now_ms();
+            let next = last + step;
+            if now < next {
+                tokio::time::sleep(Duration::from_millis((next - now) as u64)).await;
+                continue;
+            }
+            // After a stall, catch up every missed step rather than leave holes.
+            let mut t = next;
+            while t <= now {
+                self.write_step(t);
+                t += step;
+            }
+            last = t - step;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::StoreConfig;
+    use sextant_query::{Database, Query, ScanRequest};
+
+    #[test]
+    fn backfill_fills_every_series_with_finite_values() {
+        let store = Arc::new(Store::new(StoreConfig {
+            step_ms: 60_000,
+            retention_ms: 3_600_000,
+            ..StoreConfig::default()
+        }));
+        let demo = Demo::new(store.clone());
+        let now = 1_700_000_000_000;
+        let written = demo.backfill(now);
+        assert_eq!(store.len(), demo.len());
+        assert_eq!(written, demo.len() * 60);
+        assert!(
+            demo.len() >= 200,
+            "a few hundred series, got {}",
+            demo.len()
+        );
+        let end = now - now.rem_euclid(60_000) + 60_000;
+        let req = ScanRequest {
+            query: &Query::eq("name", "ssCpuUser"),
+            start: end - 3_600_000,
+            end,
+        };
+        let mut lines = 0;
+        let r = store.scan(&req, &mut |_, values| {
+            lines += 1;
+            assert!(values
+                .iter()
+                .all(|v| v.is_finite() && (0.0..=100.0).contains(v)));
+            Ok(())
+        });
+        assert!(r.is_ok());
+        assert_eq!(lines, APPS.len() * REGIONS.len() * NODES_PER_CLUSTER);
+    }
+}

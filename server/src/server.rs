@@ -1,0 +1,108 @@
+//! Running the server: listener, API, background maintenance and demo feed, and a clean
+//! stop.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::net::TcpListener;
+
+use crate::clock::{Clock, SystemClock};
+use crate::demo::Demo;
+use crate::http::{app, AppState, Limits};
+use crate::store::{Store, StoreConfig};
+
+/// Everything `sextant serve` can be told.
+#[derive(Debug, Clone)]
+pub struct ServerConfig {
+    /// Address to listen on; port 0 picks a free one.
+    pub listen: SocketAddr,
+    /// Store settings.
+    pub store: StoreConfig,
+    /// HTTP limits.
+    pub limits: Limits,
+    /// Feed synthetic demo data.
+    pub demo: bool,
+}
+
+/// A bound, not yet running server.
+pub struct Server {
+    listener: TcpListener,
+    state: AppState,
+    demo: bool,
+}
+
+impl Server {
+    /// Binds the listener and builds the store.
+    pub async fn bind(config: ServerConfig) -> std::io::Result<Server> {
+        let listener = TcpListener::bind(config.listen).await?;
+        let store = Arc::new(Store::new(config.store));
+        let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+        Ok(Server {
+            listener,
+            state: AppState::new(store, clock, config.limits),
+            demo: config.demo,
+        })
+    }
+
+    /// The address actually bound.
+    pub fn local_addr(&self) -> std::io::Result<SocketAddr> {
+        self.listener.local_addr()
+    }
+
+    /// The shared state (store, clock, limits).
+    pub fn state(&self) -> &AppState {
+        &self.state
+    }
+
+    /// Serves until `shutdown` completes, then finishes in-flight requests and returns.
+    pub async fn run(
+        self,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> std::io::Result<()> {
+        let store = self.state.store.clone();
+        let clock = self.state.clock.clone();
+        let step = store.config().step_ms.max(1) as u64;
+        let every = Duration::from_millis((step / 2).clamp(1000, 15_000));
+        let maintenance = tokio::spawn({
+            let store = store.clone();
+            let clock = clock.clone();
+            async move {
+                let mut tick = tokio::time::interval(every);
+                tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+                loop {
+                    tick.tick().await;
+                    let store = store.clone();
+                    let now = clock.now_ms();
+                    if tokio::task::spawn_blocking(move || store.maintain(now))
+                        .await
+                        .is_err()
+                    {
+                        tracing::error!("store maintenance failed");
+                    }
+                }
+            }
+        });
+        let demo = self.demo.then(|| {
+            let demo = Demo::new(store.clone());
+            let now = clock.now_ms();
+            let seeded = demo.backfill(now);
+            tracing::info!(
+                series = store.len(),
+                points = seeded,
+                "demo data backfilled"
+            );
+            tokio::spawn(demo.run(clock.clone()))
+        });
+        let router = app(self.state);
+        let result = axum::serve(self.listener, router)
+            .with_graceful_shutdown(shutdown)
+            .await;
+        maintenance.abort();
+        if let Some(d) = demo {
+            d.abort();
+        }
+        result
+    }
+}
