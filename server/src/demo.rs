@@ -14,9 +14,11 @@ use crate::store::Store;
 const APPS: [(&str, f64); 3] = [("www", 120.0), ("api", 300.0), ("db", 40.0)];
 const REGIONS: [&str; 2] = ["us-east-1", "eu-west-1"];
 const NODES_PER_CLUSTER: usize = 4;
-/// Percentile buckets reported by the demo timer (indexes into Spectator's 276 buckets,
-/// roughly 1 ms to 1.4 s).
-const PERCENTILE_BUCKETS: std::ops::Range<usize> = 60..100;
+/// Percentile buckets reported by the demo timer: this many buckets either side of the
+/// bucket of [`TYPICAL_LATENCY_NS`].
+const PERCENTILE_SPREAD: usize = 20;
+/// The latency the demo timer's distribution centres on: 40 ms.
+const TYPICAL_LATENCY_NS: i64 = 40_000_000;
 const DAY_MS: f64 = 86_400_000.0;
 
 type Tags = Vec<(String, String)>;
@@ -84,8 +86,8 @@ impl Kind {
             Kind::LatencyTotal { base } => round2(base * daily(t) * (0.04 + 0.02 * n)),
             Kind::LatencyMax => round2(0.1 + 0.9 * n * n),
             Kind::Bucket { base, bucket } => {
-                // A log-normal-ish shape centred on bucket 78 (~40 ms).
-                let d = bucket as f64 - 78.0;
+                // A log-normal-ish shape centred on the bucket of the typical latency.
+                let d = bucket as f64 - sextant_query::bucket_index(TYPICAL_LATENCY_NS) as f64;
                 let weight = (-(d * d) / 60.0).exp();
                 (base * daily(t) * weight * 60.0 * (0.8 + 0.4 * n)).round() / 60.0
             }
@@ -172,7 +174,10 @@ impl Demo {
                         Kind::LatencyMax,
                     );
                     if app == "api" {
-                        for bucket in PERCENTILE_BUCKETS {
+                        let centre = sextant_query::bucket_index(TYPICAL_LATENCY_NS);
+                        for bucket in
+                            centre.saturating_sub(PERCENTILE_SPREAD)..centre + PERCENTILE_SPREAD
+                        {
                             let label = format!("T{bucket:04X}");
                             add(
                                 base(

@@ -20,6 +20,7 @@
 
 mod clock;
 mod demo;
+mod graph;
 mod http;
 mod index;
 mod normalize;
@@ -30,6 +31,7 @@ mod store;
 
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use demo::Demo;
+pub use graph::{evaluate, Graph, GraphError, QueryLimits};
 pub use http::{app, ApiError, AppState, HttpCounters, Limits};
 pub use index::{TagCount, TagIndex};
 pub use normalize::DsType;

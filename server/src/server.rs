@@ -65,6 +65,19 @@ impl Server {
         let clock = self.state.clock.clone();
         let step = store.config().step_ms.max(1) as u64;
         let every = Duration::from_millis((step / 2).clamp(1000, 15_000));
+        // Backfill before maintenance starts: sealing runs by the clock and would close
+        // the old blocks the backfill is still writing.
+        let demo = self.demo.then(|| {
+            let demo = Demo::new(store.clone());
+            let now = clock.now_ms();
+            let seeded = demo.backfill(now);
+            tracing::info!(
+                series = store.len(),
+                points = seeded,
+                "demo data backfilled"
+            );
+            tokio::spawn(demo.run(clock.clone()))
+        });
         let maintenance = tokio::spawn({
             let store = store.clone();
             let clock = clock.clone();
@@ -83,17 +96,6 @@ impl Server {
                     }
                 }
             }
-        });
-        let demo = self.demo.then(|| {
-            let demo = Demo::new(store.clone());
-            let now = clock.now_ms();
-            let seeded = demo.backfill(now);
-            tracing::info!(
-                series = store.len(),
-                points = seeded,
-                "demo data backfilled"
-            );
-            tokio::spawn(demo.run(clock.clone()))
         });
         let router = app(self.state);
         let result = axum::serve(self.listener, router)

@@ -2,6 +2,7 @@
 //! domain function and map errors through [`ApiError`].
 
 mod error;
+mod graph;
 mod publish;
 mod status;
 mod tags;
@@ -17,6 +18,7 @@ use sextant_query::{Query, StackItem};
 pub use error::ApiError;
 
 use crate::clock::Clock;
+use crate::graph::QueryLimits;
 use crate::publish::PublishOutcome;
 use crate::store::Store;
 
@@ -70,6 +72,8 @@ pub struct AppState {
     pub limits: Limits,
     /// HTTP-level counters.
     pub meters: Arc<HttpCounters>,
+    /// Limits of one query.
+    pub query_limits: QueryLimits,
 }
 
 impl AppState {
@@ -80,6 +84,7 @@ impl AppState {
             clock,
             limits,
             meters: Arc::default(),
+            query_limits: QueryLimits::default(),
         }
     }
 }
@@ -90,6 +95,7 @@ pub fn app(state: AppState) -> Router {
     Router::new()
         .merge(publish_routes().layer(DefaultBodyLimit::max(body_limit)))
         .merge(tags_routes())
+        .merge(graph_routes())
         .merge(status_routes())
         .fallback(not_found)
         .with_state(state)
@@ -105,6 +111,13 @@ fn tags_routes() -> Router<AppState> {
     Router::new()
         .route("/api/v1/tags", get(tags::tags_list))
         .route("/api/v1/tags/{key}", get(tags::tags_values))
+}
+
+fn graph_routes() -> Router<AppState> {
+    Router::new()
+        .route("/api/v1/graph", get(graph::graph_show))
+        .route("/api/v1/expr", get(graph::expr_show))
+        .route("/api/v1/expr/normalize", get(graph::expr_normalize))
 }
 
 fn status_routes() -> Router<AppState> {
