@@ -48,8 +48,7 @@ pub enum DatabaseError {
 }
 
 /// What a scan calls for each matching series: its tags sorted by key, and its values.
-pub type SeriesVisitor<'a> =
-    dyn FnMut(&[(&str, &str)], &[f64]) -> Result<(), DatabaseError> + 'a;
+pub type SeriesVisitor<'a> = dyn FnMut(&[(&str, &str)], &[f64]) -> Result<(), DatabaseError> + 'a;
 
 /// A store the evaluator can run expressions on.
 ///
