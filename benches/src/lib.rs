@@ -1,4 +1,5 @@
 //! Shared data generators for Sextant's benchmarks and load generator: seeded value
 //! families (float walks, 2-decimal gauges, counter rates, sparse errors, constants).
 #![deny(missing_docs)]
+pub mod dataset;
 pub mod families;

@@ -1,0 +1,13 @@
+#!/usr/bin/env bash
+# The whole test suite, as CI runs it: installs what the tests need (Debian packages such
+# as chromium and alertmanager) when missing, then formatting, lints and every test.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+if [ -x scripts/setup-test-deps.sh ]; then
+    scripts/setup-test-deps.sh
+fi
+
+cargo fmt --all --check
+cargo clippy --locked --workspace --all-targets -- -D warnings
+cargo test --locked --workspace
