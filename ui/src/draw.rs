@@ -1,0 +1,535 @@
+//! Drawing a laid-out [`Chart`] on any plotters backend (bitmap for PNG, SVG).
+
+use plotters::coord::Shift;
+use plotters::prelude::*;
+use plotters::style::text_anchor::{HPos, Pos, VPos};
+use plotters::style::FontTransform;
+use sextant_query::LineStyle;
+
+use crate::chart::{fit, text_width, Chart, LegendRow, PlotLine};
+use crate::color::Rgba;
+use crate::error::Result;
+use crate::fonts;
+use crate::ticks::short_value;
+
+type Area<DB> = DrawingArea<DB, Shift>;
+
+fn rgba(c: Rgba) -> RGBAColor {
+    RGBAColor(c.r, c.g, c.b, f64::from(c.a) / 255.0)
+}
+
+fn stroke(c: Rgba, width: f64) -> ShapeStyle {
+    ShapeStyle {
+        color: rgba(c),
+        filled: false,
+        stroke_width: width.round().max(1.0) as u32,
+    }
+}
+
+fn fill(c: Rgba) -> ShapeStyle {
+    ShapeStyle {
+        color: rgba(c),
+        filled: true,
+        stroke_width: 0,
+    }
+}
+
+fn px(v: f64) -> i32 {
+    v.round().clamp(-1e6, 1e6) as i32
+}
+
+/// Draws `text` with its top-left (or other anchor) at `(x, y)`.
+pub fn text<DB: DrawingBackend>(
+    area: &Area<DB>,
+    s: &str,
+    (x, y): (f64, f64),
+    size: f64,
+    color: Rgba,
+    h: HPos,
+) -> Result<()> {
+    if s.is_empty() {
+        return Ok(());
+    }
+    let color = rgba(color);
+    let style = TextStyle::from(FontDesc::new(fonts::family(), size, FontStyle::Normal))
+        .color(&color)
+        .pos(Pos::new(h, VPos::Top));
+    area.draw(&Text::new(s.to_string(), (px(x), px(y)), style))?;
+    Ok(())
+}
+
+fn rect<DB: DrawingBackend>(
+    area: &Area<DB>,
+    x0: f64,
+    y0: f64,
+    x1: f64,
+    y1: f64,
+    c: Rgba,
+) -> Result<()> {
+    area.draw(&Rectangle::new(
+        [(px(x0), px(y0)), (px(x1), px(y1))],
+        fill(c),
+    ))?;
+    Ok(())
+}
+
+fn hline<DB: DrawingBackend>(area: &Area<DB>, x0: f64, x1: f64, y: f64, c: Rgba) -> Result<()> {
+    area.draw(&PathElement::new(
+        vec![(px(x0), px(y)), (px(x1), px(y))],
+        stroke(c, 1.0),
+    ))?;
+    Ok(())
+}
+
+fn vline<DB: DrawingBackend>(area: &Area<DB>, x: f64, y0: f64, y1: f64, c: Rgba) -> Result<()> {
+    area.draw(&PathElement::new(
+        vec![(px(x), px(y0)), (px(x), px(y1))],
+        stroke(c, 1.0),
+    ))?;
+    Ok(())
+}
+
+/// Points of a series on the canvas, split at NaN, with at most a few points per pixel
+/// column: a column holding many datapoints keeps its first, lowest, highest and last
+/// value, so spikes survive downsampling.
+fn segments(
+    chart: &Chart<'_>,
+    line: &PlotLine<'_>,
+    pick: impl Fn(usize, f64) -> f64,
+) -> Vec<Vec<(f64, f64)>> {
+    let s = line.series;
+    let mut out: Vec<Vec<(f64, f64)>> = Vec::new();
+    let mut cur: Vec<(f64, f64)> = Vec::new();
+    let mut column: Option<(i32, f64, f64, f64, f64)> = None; // x, first, min, max, last
+    let flush = |cur: &mut Vec<(f64, f64)>, col: (i32, f64, f64, f64, f64)| {
+        let (x, first, lo, hi, last) = col;
+        let x = f64::from(x);
+        cur.push((x, first));
+        if lo != first && lo != last {
+            cur.push((x, lo));
+        }
+        if hi != first && hi != last {
+            cur.push((x, hi));
+        }
+        if last != first {
+            cur.push((x, last));
+        }
+    };
+    for (i, raw) in s.values.iter().enumerate() {
+        let t = s.time_at(i);
+        if t < chart.start || t >= chart.end {
+            continue;
+        }
+        let v = pick(i, *raw);
+        if !v.is_finite() {
+            if let Some(col) = column.take() {
+                flush(&mut cur, col);
+            }
+            if !cur.is_empty() {
+                out.push(std::mem::take(&mut cur));
+            }
+            continue;
+        }
+        let y = chart.y(line.axis, v);
+        let x = px(chart.x(t));
+        column = match column {
+            Some((cx, first, lo, hi, _)) if cx == x => Some((cx, first, lo.min(y), hi.max(y), y)),
+            Some(col) => {
+                flush(&mut cur, col);
+                Some((x, y, y, y, y))
+            }
+            None => Some((x, y, y, y, y)),
+        };
+    }
+    if let Some(col) = column {
+        flush(&mut cur, col);
+    }
+    if !cur.is_empty() {
+        out.push(cur);
+    }
+    out
+}
+
+/// Cuts a polyline to the rows `[top, bottom]`, interpolating where it crosses.
+fn clip(points: &[(f64, f64)], top: f64, bottom: f64) -> Vec<Vec<(i32, i32)>> {
+    let mut out = Vec::new();
+    let mut cur: Vec<(i32, i32)> = Vec::new();
+    let inside = |y: f64| y >= top && y <= bottom;
+    let cross = |a: (f64, f64), b: (f64, f64), y: f64| {
+        let f = (y - a.1) / (b.1 - a.1);
+        (a.0 + (b.0 - a.0) * f, y)
+    };
+    for (i, &p) in points.iter().enumerate() {
+        if i == 0 {
+            if inside(p.1) {
+                cur.push((px(p.0), px(p.1)));
+            }
+            continue;
+        }
+        let a = points[i - 1];
+        match (inside(a.1), inside(p.1)) {
+            (true, true) => cur.push((px(p.0), px(p.1))),
+            (true, false) => {
+                let edge = if p.1 < top { top } else { bottom };
+                let c = cross(a, p, edge);
+                cur.push((px(c.0), px(c.1)));
+                out.push(std::mem::take(&mut cur));
+            }
+            (false, true) => {
+                let edge = if a.1 < top { top } else { bottom };
+                let c = cross(a, p, edge);
+                cur.push((px(c.0), px(c.1)));
+                cur.push((px(p.0), px(p.1)));
+            }
+            (false, false) => {
+                // Passing straight through the canvas from above to below, or the reverse.
+                if (a.1 < top) != (p.1 < top) {
+                    let c0 = cross(a, p, if a.1 < top { top } else { bottom });
+                    let c1 = cross(a, p, if p.1 < top { top } else { bottom });
+                    out.push(vec![(px(c0.0), px(c0.1)), (px(c1.0), px(c1.1))]);
+                }
+            }
+        }
+    }
+    if !cur.is_empty() {
+        out.push(cur);
+    }
+    out
+}
+
+fn draw_vspan<DB: DrawingBackend>(
+    area: &Area<DB>,
+    chart: &Chart<'_>,
+    line: &PlotLine<'_>,
+) -> Result<()> {
+    let (cx, cy, cw, ch) = chart.canvas;
+    let s = line.series;
+    let mut run: Option<i64> = None;
+    let step = chart.step.max(1);
+    let mut spans = Vec::new();
+    for (i, v) in s.values.iter().enumerate() {
+        let t = s.time_at(i);
+        let on = v.is_finite() && *v != 0.0 && t >= chart.start && t < chart.end;
+        match (on, run) {
+            (true, None) => run = Some(t),
+            (false, Some(b)) => {
+                spans.push((b, t));
+                run = None;
+            }
+            _ => {}
+        }
+    }
+    if let Some(b) = run {
+        spans.push((b, s.time_at(s.values.len()).min(chart.end)));
+    }
+    for (b, e) in spans {
+        // A datapoint stands for the step that ends at it.
+        let x0 = chart.x(b - step).max(cx);
+        let x1 = chart.x(e - step).min(cx + cw);
+        rect(area, x0, cy, x1, cy + ch, line.color)?;
+    }
+    Ok(())
+}
+
+fn draw_band<DB: DrawingBackend>(
+    area: &Area<DB>,
+    chart: &Chart<'_>,
+    line: &PlotLine<'_>,
+) -> Result<()> {
+    let (_, cy, _, ch) = chart.canvas;
+    let clampy = |y: f64| y.clamp(cy, cy + ch);
+    let band = line.band.as_deref();
+    let tops = segments(chart, line, |i, v| match band {
+        Some(b) => b.get(i).map(|p| p.1).unwrap_or(f64::NAN),
+        None => v,
+    });
+    let s = line.series;
+    for seg in &tops {
+        let Some(&(x_first, _)) = seg.first() else {
+            continue;
+        };
+        let Some(&(x_last, _)) = seg.last() else {
+            continue;
+        };
+        let mut poly: Vec<(i32, i32)> = seg.iter().map(|&(x, y)| (px(x), px(clampy(y)))).collect();
+        // The bottom edge: the previous band's top for a stack, the zero line for an area.
+        let mut bottom: Vec<(i32, i32)> = Vec::new();
+        match band {
+            Some(b) => {
+                for (i, (lo, _)) in b.iter().enumerate().rev() {
+                    let x = chart.x(s.time_at(i));
+                    if x >= x_first - 0.5 && x <= x_last + 0.5 && lo.is_finite() {
+                        bottom.push((px(x), px(clampy(chart.y(line.axis, *lo)))));
+                    }
+                }
+            }
+            None => {
+                let zero = clampy(chart.y(line.axis, 0.0));
+                bottom.push((px(x_last), px(zero)));
+                bottom.push((px(x_first), px(zero)));
+            }
+        }
+        poly.extend(bottom);
+        if seg.len() == 1 {
+            // One datapoint: show it as a one-pixel column rather than nothing.
+            let (x, y) = seg[0];
+            let zero = clampy(chart.y(
+                line.axis,
+                band.and_then(|b| b.first()).map(|p| p.0).unwrap_or(0.0),
+            ));
+            rect(area, x, clampy(y), x + 1.0, zero, line.color)?;
+            continue;
+        }
+        area.draw(&Polygon::new(poly, fill(line.color)))?;
+    }
+    Ok(())
+}
+
+fn draw_line<DB: DrawingBackend>(
+    area: &Area<DB>,
+    chart: &Chart<'_>,
+    line: &PlotLine<'_>,
+) -> Result<()> {
+    let (_, cy, _, ch) = chart.canvas;
+    for seg in segments(chart, line, |_, v| v) {
+        if seg.len() == 1 {
+            let (x, y) = seg[0];
+            if y >= cy && y <= cy + ch {
+                rect(area, x, y, x + line.width, y + line.width, line.color)?;
+            }
+            continue;
+        }
+        for part in clip(&seg, cy, cy + ch) {
+            if part.len() > 1 {
+                area.draw(&PathElement::new(part, stroke(line.color, line.width)))?;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Draws the whole chart.
+pub fn chart<DB: DrawingBackend>(area: &Area<DB>, chart: &Chart<'_>) -> Result<()> {
+    let p = chart.palette;
+    let m = chart.m;
+    let (cx, cy, cw, ch) = chart.canvas;
+    area.fill(&rgba(p.background))?;
+    if let Some(title) = &chart.title {
+        let t = fit(title, m.title, f64::from(chart.width) - m.pad * 2.0);
+        text(
+            area,
+            &t,
+            (f64::from(chart.width) / 2.0, m.title * 0.4),
+            m.title,
+            p.text,
+            HPos::Center,
+        )?;
+    }
+    rect(area, cx, cy, cx + cw, cy + ch, p.canvas)?;
+
+    // Grid: value ticks of the first axis, time ticks of the primary zone.
+    if let Some(axis) = chart.axes.first() {
+        for v in &axis.ticks {
+            let y = cy + axis.range.y(*v, ch);
+            if y > cy + 0.5 && y < cy + ch - 0.5 {
+                hline(area, cx, cx + cw, y, p.grid)?;
+            }
+        }
+    }
+    if let Some(ta) = chart.time_axes.first() {
+        for t in &ta.ticks {
+            let x = chart.x(t.time);
+            if x > cx + 0.5 {
+                vline(area, x, cy, cy + ch, p.grid)?;
+            }
+        }
+    }
+
+    // Spans at the back, then filled styles, then lines on top so none is hidden.
+    for l in chart.lines.iter().filter(|l| l.style == LineStyle::VSpan) {
+        draw_vspan(area, chart, l)?;
+    }
+    for l in chart
+        .lines
+        .iter()
+        .filter(|l| matches!(l.style, LineStyle::Area | LineStyle::Stack))
+    {
+        draw_band(area, chart, l)?;
+    }
+    for l in chart
+        .lines
+        .iter()
+        .filter(|l| matches!(l.style, LineStyle::Line | LineStyle::Heatmap))
+    {
+        draw_line(area, chart, l)?;
+    }
+    if chart.no_data {
+        text(
+            area,
+            "NO DATA",
+            (cx + cw / 2.0, cy + ch / 2.0 - m.title / 2.0),
+            m.title,
+            p.text,
+            HPos::Center,
+        )?;
+    }
+    if chart.only_graph {
+        return Ok(());
+    }
+
+    value_axes(area, chart)?;
+    time_axes(area, chart)?;
+    legend(area, chart)
+}
+
+fn value_axes<DB: DrawingBackend>(area: &Area<DB>, chart: &Chart<'_>) -> Result<()> {
+    let m = chart.m;
+    let (cx, cy, cw, ch) = chart.canvas;
+    for axis in &chart.axes {
+        let (edge, dir) = if axis.left {
+            (cx - axis.offset, -1.0)
+        } else {
+            (cx + cw + axis.offset, 1.0)
+        };
+        vline(area, edge, cy, cy + ch, axis.color)?;
+        for (v, label) in axis.ticks.iter().zip(&axis.labels) {
+            let y = cy + axis.range.y(*v, ch);
+            if y < cy - 0.5 || y > cy + ch + 0.5 {
+                continue;
+            }
+            area.draw(&PathElement::new(
+                vec![(px(edge), px(y)), (px(edge + dir * m.tick), px(y))],
+                stroke(axis.color, 1.0),
+            ))?;
+            let lx = edge + dir * (m.tick + m.pad / 2.0);
+            let h = if axis.left { HPos::Right } else { HPos::Left };
+            // Top-anchored text's cap height is centred about 0.15 em below its anchor.
+            text(
+                area,
+                label,
+                (lx, y - m.text * 0.15 - m.text * 0.5),
+                m.text,
+                axis.color,
+                h,
+            )?;
+        }
+        if let Some(label) = &axis.ylabel {
+            let x = if axis.left {
+                edge - axis.width + m.pad / 2.0
+            } else {
+                edge + axis.width - m.line
+            };
+            let label = fit(label, m.text, ch);
+            let color = rgba(axis.color);
+            let style = TextStyle::from(FontDesc::new(fonts::family(), m.text, FontStyle::Normal))
+                .color(&color)
+                .transform(FontTransform::Rotate270)
+                .pos(Pos::new(HPos::Center, VPos::Top));
+            area.draw(&Text::new(label, (px(x), px(cy + ch / 2.0)), style))?;
+        }
+    }
+    Ok(())
+}
+
+fn time_axes<DB: DrawingBackend>(area: &Area<DB>, chart: &Chart<'_>) -> Result<()> {
+    let m = chart.m;
+    let p = chart.palette;
+    let (cx, cy, cw, ch) = chart.canvas;
+    let mut y = cy + ch;
+    for ta in &chart.time_axes {
+        hline(area, cx, cx + cw, y, p.axis)?;
+        for t in &ta.ticks {
+            let x = chart.x(t.time);
+            vline(area, x, y, y + m.tick, p.axis)?;
+            text(
+                area,
+                &t.label,
+                (x, y + m.tick),
+                m.text,
+                p.text,
+                HPos::Center,
+            )?;
+        }
+        // The zone name sits left of the axis, under the value labels.
+        let zone = fit(&ta.zone, m.text, cx - m.pad);
+        text(
+            area,
+            &zone,
+            (cx - m.pad, y + m.tick),
+            m.text,
+            p.text,
+            HPos::Right,
+        )?;
+        y += m.line + m.tick;
+    }
+    Ok(())
+}
+
+fn legend<DB: DrawingBackend>(area: &Area<DB>, chart: &Chart<'_>) -> Result<()> {
+    let m = chart.m;
+    let p = chart.palette;
+    let width = f64::from(chart.width);
+    let x0 = m.pad * 2.0;
+    let swatch = m.text * 0.9;
+    let mut y = chart.legend_top;
+    for row in &chart.legend {
+        match row {
+            LegendRow::Header(s) => {
+                text(
+                    area,
+                    &fit(s, m.text, width - x0 * 2.0),
+                    (x0, y),
+                    m.text,
+                    p.text,
+                    HPos::Left,
+                )?;
+            }
+            LegendRow::Entry { color, label } => {
+                rect(area, x0, y + 1.0, x0 + swatch, y + 1.0 + swatch, *color)?;
+                let tx = x0 + swatch + m.pad;
+                text(
+                    area,
+                    &fit(label, m.text, width - tx - m.pad),
+                    (tx, y),
+                    m.text,
+                    p.text,
+                    HPos::Left,
+                )?;
+            }
+            LegendRow::Stats(s) => {
+                let stats = [
+                    ("Max", s.max),
+                    ("Min", s.min),
+                    ("Avg", s.avg),
+                    ("Last", s.last),
+                ];
+                let mut x = x0 + swatch + m.pad;
+                for (k, v) in stats {
+                    let cell = format!("{k}: {}", short_value(v));
+                    if x + text_width(&cell, m.text) > width {
+                        break;
+                    }
+                    text(area, &cell, (x, y), m.text, p.text, HPos::Left)?;
+                    x += chart.stat_column;
+                }
+            }
+            LegendRow::Note(s) => {
+                text(
+                    area,
+                    &fit(s, m.text, width - x0 * 2.0),
+                    (x0, y),
+                    m.text,
+                    p.text,
+                    HPos::Left,
+                )?;
+            }
+            LegendRow::Warning(s) => {
+                rect(area, 0.0, y, width, y + m.line, p.warning_bg)?;
+                let s = fit(&format!("Warning: {s}"), m.text, width - x0 * 2.0);
+                text(area, &s, (x0, y), m.text, p.warning_text, HPos::Left)?;
+            }
+        }
+        y += m.line;
+    }
+    Ok(())
+}
