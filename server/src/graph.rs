@@ -53,10 +53,21 @@ pub struct Graph {
 
 /// A store seen through a deadline: the scan stops with an error once the budget is
 /// spent, so one heavy query cannot hold a worker forever.
-struct Budgeted<'a> {
+pub(crate) struct Budgeted<'a> {
     store: &'a Store,
     deadline: Instant,
     budget: Duration,
+}
+
+impl<'a> Budgeted<'a> {
+    /// `store` with `budget` of wall-clock time from now (alert rules use it too).
+    pub(crate) fn new(store: &'a Store, budget: Duration) -> Budgeted<'a> {
+        Budgeted {
+            store,
+            deadline: Instant::now() + budget,
+            budget,
+        }
+    }
 }
 
 impl Database for Budgeted<'_> {

@@ -18,6 +18,7 @@
 //! ```
 #![deny(missing_docs)]
 
+mod alert;
 mod clock;
 mod demo;
 mod graph;
@@ -29,6 +30,7 @@ mod series;
 mod server;
 mod store;
 
+pub use alert::{Alerting, AlertingConfig};
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use demo::Demo;
 pub use graph::{evaluate, Graph, GraphError, QueryLimits};

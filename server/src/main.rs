@@ -54,6 +54,12 @@ struct ServeArgs {
     /// Feed synthetic demo data (a few hundred series over apps, regions and nodes).
     #[arg(long)]
     demo: bool,
+    /// Alert rules file (TOML); reloaded on SIGHUP and on POST /api/v1/rules/reload.
+    #[arg(long, value_name = "FILE")]
+    rules: Option<std::path::PathBuf>,
+    /// Directory for state that must survive a restart (alert state, silences).
+    #[arg(long, default_value = "./data")]
+    data_dir: std::path::PathBuf,
 }
 
 fn millis(d: Duration) -> i64 {
@@ -83,6 +89,11 @@ fn config(a: ServeArgs) -> anyhow::Result<ServerConfig> {
             max_decompressed_bytes: a.max_body_bytes.saturating_mul(4),
         },
         demo: a.demo,
+        alerting: sextant_server::AlertingConfig {
+            rules_file: a.rules,
+            data_dir: Some(a.data_dir),
+            external_url: String::new(),
+        },
     })
 }
 

@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use tokio::net::TcpListener;
 
+use crate::alert::{Alerting, AlertingConfig};
 use crate::clock::{Clock, SystemClock};
 use crate::demo::Demo;
 use crate::http::{app, AppState, Limits};
@@ -24,6 +25,8 @@ pub struct ServerConfig {
     pub limits: Limits,
     /// Feed synthetic demo data.
     pub demo: bool,
+    /// Alert rules and where their state is saved.
+    pub alerting: AlertingConfig,
 }
 
 /// A bound, not yet running server.
@@ -39,9 +42,17 @@ impl Server {
         let listener = TcpListener::bind(config.listen).await?;
         let store = Arc::new(Store::new(config.store));
         let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+        let mut alerting = config.alerting;
+        if alerting.external_url.is_empty() {
+            alerting.external_url = format!("http://{}", listener.local_addr()?);
+        }
+        let alerting = Alerting::new(store.clone(), clock.clone(), alerting)
+            .map_err(|e| std::io::Error::other(format!("alert rules: {e}")))?;
+        let mut state = AppState::new(store, clock, config.limits);
+        state.alerting = Arc::new(alerting);
         Ok(Server {
             listener,
-            state: AppState::new(store, clock, config.limits),
+            state,
             demo: config.demo,
         })
     }
@@ -97,11 +108,15 @@ impl Server {
                 }
             }
         });
+        let alerting = self.state.alerting.spawn();
         let router = app(self.state);
         let result = axum::serve(self.listener, router)
             .with_graceful_shutdown(shutdown)
             .await;
         maintenance.abort();
+        for task in alerting {
+            task.abort();
+        }
         if let Some(d) = demo {
             d.abort();
         }

@@ -1,6 +1,7 @@
 //! The HTTP API: routes, shared state and limits. Handlers are thin: they parse, call one
 //! domain function and map errors through [`ApiError`].
 
+mod alerts;
 mod error;
 mod graph;
 mod publish;
@@ -17,6 +18,7 @@ use sextant_query::{Query, StackItem};
 
 pub use error::ApiError;
 
+use crate::alert::Alerting;
 use crate::clock::Clock;
 use crate::graph::QueryLimits;
 use crate::publish::PublishOutcome;
@@ -74,12 +76,15 @@ pub struct AppState {
     pub meters: Arc<HttpCounters>,
     /// Limits of one query.
     pub query_limits: QueryLimits,
+    /// Alert rules, their state, silences and notifications.
+    pub alerting: Arc<Alerting>,
 }
 
 impl AppState {
     /// State over `store` with the given clock and limits.
     pub fn new(store: Arc<Store>, clock: Arc<dyn Clock>, limits: Limits) -> Self {
         AppState {
+            alerting: Arc::new(Alerting::disabled(store.clone(), clock.clone())),
             store,
             clock,
             limits,
@@ -97,6 +102,7 @@ pub fn app(state: AppState) -> Router {
         .merge(tags_routes())
         .merge(graph_routes())
         .merge(status_routes())
+        .merge(alerts::alerts_routes())
         .fallback(not_found)
         .with_state(state)
 }
