@@ -20,6 +20,7 @@
 
 mod alert;
 mod clock;
+mod dashboard;
 mod demo;
 mod graph;
 mod http;
@@ -32,6 +33,7 @@ mod store;
 
 pub use alert::{Alerting, AlertingConfig};
 pub use clock::{Clock, ManualClock, SystemClock};
+pub use dashboard::{DashboardError, DashboardStore};
 pub use demo::Demo;
 pub use graph::{evaluate, Graph, GraphError, QueryLimits};
 pub use http::{app, ApiError, AppState, HttpCounters, Limits};

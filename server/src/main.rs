@@ -89,6 +89,7 @@ fn config(a: ServeArgs) -> anyhow::Result<ServerConfig> {
             max_decompressed_bytes: a.max_body_bytes.saturating_mul(4),
         },
         demo: a.demo,
+        dashboards_dir: Some(a.data_dir.join("dashboards")),
         alerting: sextant_server::AlertingConfig {
             rules_file: a.rules,
             data_dir: Some(a.data_dir),

@@ -27,6 +27,8 @@ pub struct ServerConfig {
     pub demo: bool,
     /// Alert rules and where their state is saved.
     pub alerting: AlertingConfig,
+    /// Where dashboards are saved (`<data-dir>/dashboards`); `None` keeps them in memory.
+    pub dashboards_dir: Option<std::path::PathBuf>,
 }
 
 /// A bound, not yet running server.
@@ -50,6 +52,9 @@ impl Server {
             .map_err(|e| std::io::Error::other(format!("alert rules: {e}")))?;
         let mut state = AppState::new(store, clock, config.limits);
         state.alerting = Arc::new(alerting);
+        if let Some(dir) = config.dashboards_dir {
+            state.dashboards = Arc::new(crate::dashboard::DashboardStore::in_dir(dir));
+        }
         Ok(Server {
             listener,
             state,

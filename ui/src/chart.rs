@@ -471,6 +471,16 @@ pub fn build<'a>(params: &GraphParams, lines: &'a [GraphLine]) -> Chart<'a> {
         .iter()
         .map(|&i| make_axis(i, &plot, params, &times, canvas_h, &m, palette, multi))
         .collect();
+    // The zone names of the time axes sit under the left axis: make room for them.
+    let zone_w = params
+        .timezones
+        .iter()
+        .map(|tz| text_width(tz.name(), m.text) + m.pad * 2.0)
+        .fold(0.0, f64::max)
+        .ceil();
+    if let Some(first) = axes.iter_mut().find(|a| a.left) {
+        first.width = first.width.max(zone_w);
+    }
     let left_w = axes.iter().filter(|a| a.left).map(|a| a.width).sum::<f64>();
     let mut right_w = 0.0;
     for a in axes.iter_mut().filter(|a| !a.left) {

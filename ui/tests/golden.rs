@@ -51,9 +51,7 @@ fn db() -> StaticDatabase {
     db.push(
         [("name", "requests"), ("nf.app", "www")],
         T0,
-        (0..n)
-            .map(|i| 1000.0 * 1.05f64.powi(i % 90))
-            .collect(),
+        (0..n).map(|i| 1000.0 * 1.05f64.powi(i % 90)).collect(),
     );
     db
 }

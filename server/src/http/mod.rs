@@ -2,11 +2,13 @@
 //! domain function and map errors through [`ApiError`].
 
 mod alerts;
+mod dashboards;
 mod error;
 mod graph;
 mod publish;
 mod status;
 mod tags;
+mod web;
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -78,6 +80,8 @@ pub struct AppState {
     pub query_limits: QueryLimits,
     /// Alert rules, their state, silences and notifications.
     pub alerting: Arc<Alerting>,
+    /// Saved dashboards of the web UI.
+    pub dashboards: Arc<crate::dashboard::DashboardStore>,
 }
 
 impl AppState {
@@ -85,6 +89,7 @@ impl AppState {
     pub fn new(store: Arc<Store>, clock: Arc<dyn Clock>, limits: Limits) -> Self {
         AppState {
             alerting: Arc::new(Alerting::disabled(store.clone(), clock.clone())),
+            dashboards: Arc::new(crate::dashboard::DashboardStore::in_memory()),
             store,
             clock,
             limits,
@@ -103,6 +108,8 @@ pub fn app(state: AppState) -> Router {
         .merge(graph_routes())
         .merge(status_routes())
         .merge(alerts::alerts_routes())
+        .merge(dashboards::dashboard_routes())
+        .merge(web::web_routes())
         .fallback(not_found)
         .with_state(state)
 }

@@ -1,0 +1,259 @@
+//! Dashboards: named lists of graphs saved as JSON files under `<data-dir>/dashboards/`.
+//!
+//! A dashboard is a JSON object `{"title": "...", "graphs": [{"title", "q", "w", "h",
+//! "theme"}, ...]}`; unknown fields are kept so the web UI can grow without a server
+//! change. Names are `[A-Za-z0-9._-]{1,64}` and not `.`/`..`, so a name can never leave
+//! the directory. Writes go to a temporary file that is renamed over the old one, so a
+//! crash never leaves half a dashboard.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use parking_lot::Mutex;
+use serde_json::Value;
+
+/// Largest dashboard document accepted, bytes: hundreds of graphs, far below anything
+/// that could hurt memory.
+pub const MAX_DASHBOARD_BYTES: usize = 256 << 10;
+/// Most graphs on one dashboard.
+pub const MAX_GRAPHS: usize = 200;
+
+/// Why a dashboard operation failed.
+#[derive(Debug, thiserror::Error)]
+pub enum DashboardError {
+    /// The name has characters outside `[A-Za-z0-9._-]`, is empty, too long or a dot name.
+    #[error("invalid dashboard name '{0}': use 1 to 64 of A-Z a-z 0-9 . _ - (not '.' or '..')")]
+    InvalidName(String),
+    /// No dashboard has this name.
+    #[error("no dashboard named '{0}'")]
+    NotFound(String),
+    /// The document is not a dashboard.
+    #[error("invalid dashboard: {0}")]
+    Invalid(String),
+    /// The document is larger than [`MAX_DASHBOARD_BYTES`].
+    #[error("dashboard too large: {0} bytes, at most {MAX_DASHBOARD_BYTES}")]
+    TooLarge(usize),
+    /// Reading or writing the file failed.
+    #[error("dashboard storage failed: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+/// Checks a dashboard name.
+pub fn validate_name(name: &str) -> Result<(), DashboardError> {
+    let ok = (1..=64).contains(&name.len())
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
+        && name != "."
+        && name != "..";
+    if ok {
+        Ok(())
+    } else {
+        Err(DashboardError::InvalidName(name.chars().take(80).collect()))
+    }
+}
+
+/// Checks the shape of a dashboard document.
+fn validate(doc: &Value) -> Result<(), DashboardError> {
+    let obj = doc
+        .as_object()
+        .ok_or_else(|| DashboardError::Invalid("expected a JSON object".into()))?;
+    if let Some(title) = obj.get("title") {
+        if !title.is_string() {
+            return Err(DashboardError::Invalid("'title' must be a string".into()));
+        }
+    }
+    let graphs = match obj.get("graphs") {
+        None => return Ok(()),
+        Some(Value::Array(g)) => g,
+        Some(_) => return Err(DashboardError::Invalid("'graphs' must be an array".into())),
+    };
+    if graphs.len() > MAX_GRAPHS {
+        return Err(DashboardError::Invalid(format!(
+            "{} graphs, at most {MAX_GRAPHS}",
+            graphs.len()
+        )));
+    }
+    for (i, g) in graphs.iter().enumerate() {
+        if !g.get("q").is_some_and(Value::is_string) {
+            return Err(DashboardError::Invalid(format!(
+                "graphs[{i}] needs a string 'q'"
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// The saved dashboards. With a directory they live in files; without one (tests, or no
+/// `--data-dir`) only in memory.
+#[derive(Debug)]
+pub struct DashboardStore {
+    /// Immutable after construction.
+    dir: Option<PathBuf>,
+    /// Guards the in-memory map, and serialises file writes so two PUTs of one name
+    /// cannot interleave their rename.
+    memory: Mutex<BTreeMap<String, Value>>,
+    /// Makes temporary file names unique within the process.
+    seq: AtomicU64,
+}
+
+impl DashboardStore {
+    /// Dashboards kept as files in `dir` (created on first write).
+    pub fn in_dir(dir: impl Into<PathBuf>) -> DashboardStore {
+        DashboardStore {
+            dir: Some(dir.into()),
+            memory: Mutex::default(),
+            seq: AtomicU64::new(0),
+        }
+    }
+
+    /// Dashboards kept in memory only.
+    pub fn in_memory() -> DashboardStore {
+        DashboardStore {
+            dir: None,
+            memory: Mutex::default(),
+            seq: AtomicU64::new(0),
+        }
+    }
+
+    fn path(dir: &Path, name: &str) -> PathBuf {
+        dir.join(format!("{name}.json"))
+    }
+
+    /// Names of all dashboards, sorted.
+    pub fn list(&self) -> Result<Vec<String>, DashboardError> {
+        let Some(dir) = &self.dir else {
+            return Ok(self.memory.lock().keys().cloned().collect());
+        };
+        let entries = match std::fs::read_dir(dir) {
+            Ok(e) => e,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+            Err(e) => return Err(e.into()),
+        };
+        let mut names = Vec::new();
+        for entry in entries {
+            let file = entry?.file_name();
+            let Some(name) = file.to_str().and_then(|f| f.strip_suffix(".json")) else {
+                continue;
+            };
+            // Skips temporary files and anything put there by hand under another name.
+            if validate_name(name).is_ok() && !name.starts_with('.') {
+                names.push(name.to_string());
+            }
+        }
+        names.sort();
+        Ok(names)
+    }
+
+    /// The dashboard `name`.
+    pub fn get(&self, name: &str) -> Result<Value, DashboardError> {
+        validate_name(name)?;
+        let Some(dir) = &self.dir else {
+            return self
+                .memory
+                .lock()
+                .get(name)
+                .cloned()
+                .ok_or_else(|| DashboardError::NotFound(name.to_string()));
+        };
+        let bytes = match std::fs::read(Self::path(dir, name)) {
+            Ok(b) => b,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                return Err(DashboardError::NotFound(name.to_string()))
+            }
+            Err(e) => return Err(e.into()),
+        };
+        serde_json::from_slice(&bytes)
+            .map_err(|e| DashboardError::Invalid(format!("stored file is not JSON: {e}")))
+    }
+
+    /// Saves `body` (a JSON document) as dashboard `name`, replacing any old one.
+    pub fn put(&self, name: &str, body: &[u8]) -> Result<Value, DashboardError> {
+        validate_name(name)?;
+        if body.len() > MAX_DASHBOARD_BYTES {
+            return Err(DashboardError::TooLarge(body.len()));
+        }
+        let doc: Value = serde_json::from_slice(body)
+            .map_err(|e| DashboardError::Invalid(format!("not JSON: {e}")))?;
+        validate(&doc)?;
+        let mut memory = self.memory.lock();
+        let Some(dir) = &self.dir else {
+            memory.insert(name.to_string(), doc.clone());
+            return Ok(doc);
+        };
+        std::fs::create_dir_all(dir)?;
+        let seq = self.seq.fetch_add(1, Ordering::Relaxed);
+        let tmp = dir.join(format!(".{name}.{}.{seq}.tmp", std::process::id()));
+        let pretty =
+            serde_json::to_vec_pretty(&doc).map_err(|e| DashboardError::Invalid(e.to_string()))?;
+        let written = (|| {
+            use std::io::Write;
+            let mut f = std::fs::File::create(&tmp)?;
+            f.write_all(&pretty)?;
+            f.sync_all()?;
+            std::fs::rename(&tmp, Self::path(dir, name))
+        })();
+        if let Err(e) = written {
+            let _ = std::fs::remove_file(&tmp);
+            return Err(e.into());
+        }
+        Ok(doc)
+    }
+
+    /// Deletes dashboard `name`.
+    pub fn delete(&self, name: &str) -> Result<(), DashboardError> {
+        validate_name(name)?;
+        let mut memory = self.memory.lock();
+        let Some(dir) = &self.dir else {
+            return memory
+                .remove(name)
+                .map(|_| ())
+                .ok_or_else(|| DashboardError::NotFound(name.to_string()));
+        };
+        match std::fs::remove_file(Self::path(dir, name)) {
+            Ok(()) => Ok(()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                Err(DashboardError::NotFound(name.to_string()))
+            }
+            Err(e) => Err(e.into()),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_cannot_escape_the_directory() {
+        for bad in ["", ".", "..", "../x", "a/b", "a b", "é", &"x".repeat(65)] {
+            assert!(validate_name(bad).is_err(), "{bad:?}");
+        }
+        for good in ["a", "web.prod", "A-b_c.1", &"x".repeat(64)] {
+            assert!(validate_name(good).is_ok(), "{good:?}");
+        }
+    }
+
+    #[test]
+    fn file_round_trip_and_atomic_replace() {
+        let dir = std::env::temp_dir().join(format!("sextant-dash-{}", std::process::id()));
+        let store = DashboardStore::in_dir(&dir);
+        assert!(store.list().expect("list").is_empty());
+        store
+            .put("ops", br#"{"title":"Ops","graphs":[{"q":"1"}]}"#)
+            .expect("put");
+        store
+            .put("ops", br#"{"graphs":[{"q":"2"}]}"#)
+            .expect("replace");
+        assert_eq!(store.get("ops").expect("get")["graphs"][0]["q"], "2");
+        assert_eq!(store.list().expect("list"), ["ops"]);
+        assert!(matches!(
+            store.put("bad", br#"{"graphs":[{}]}"#),
+            Err(DashboardError::Invalid(_))
+        ));
+        store.delete("ops").expect("delete");
+        assert!(matches!(store.get("ops"), Err(DashboardError::NotFound(_))));
+        let _ = std::fs::remove_dir_all(dir);
+    }
+}
