@@ -208,3 +208,55 @@ pub fn fixture(name: &str) -> PathBuf {
         .join("../../shared/reference/fixtures")
         .join(name)
 }
+
+/// An HTTP answer whose body is kept as bytes (images).
+#[derive(Debug)]
+pub struct BinaryAnswer {
+    /// Status code.
+    pub status: u16,
+    /// `content-type`, or empty.
+    pub content_type: String,
+    /// Body.
+    pub body: Vec<u8>,
+}
+
+/// GET `url`, keeping the body as bytes.
+pub fn get_bytes(url: &str) -> BinaryAnswer {
+    let mut r = agent()
+        .get(url)
+        .call()
+        .unwrap_or_else(|e| panic!("request failed: {e}"));
+    let content_type = r
+        .headers()
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_string();
+    let mut body = Vec::new();
+    r.body_mut()
+        .with_config()
+        .limit(64 << 20)
+        .reader()
+        .read_to_end(&mut body)
+        .expect("the body is readable");
+    BinaryAnswer {
+        status: r.status().as_u16(),
+        content_type,
+        body,
+    }
+}
+
+/// PUT `body` to `url` as JSON.
+pub fn put_json(url: &str, body: &str) -> Answer {
+    answer(
+        agent()
+            .put(url)
+            .header("content-type", "application/json")
+            .send(body.as_bytes()),
+    )
+}
+
+/// DELETE `url`.
+pub fn delete(url: &str) -> Answer {
+    answer(agent().delete(url).call())
+}
