@@ -183,7 +183,12 @@ impl Alerting {
                     .into_iter()
                     .map(|l| {
                         let last = l.series.values.last().copied().unwrap_or(f64::NAN);
-                        (l.series.tags, last)
+                        let mut tags = l.series.tags;
+                        // The evaluator marks unshifted lines "0w": noise in an alert.
+                        if tags.get("atlas.offset").is_some_and(|o| o == "0w") {
+                            tags.remove("atlas.offset");
+                        }
+                        (tags, last)
                     })
                     .collect(),
             ),
