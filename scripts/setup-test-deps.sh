@@ -11,6 +11,8 @@ export DEBIAN_FRONTEND=noninteractive
 missing=()
 command -v chromium >/dev/null 2>&1 || [ -x /usr/bin/chromium ] || missing+=(chromium)
 [ -f /usr/share/fonts/truetype/dejavu/DejaVuSans.ttf ] || missing+=(fonts-dejavu-core)
+# prometheus-alertmanager: tests/tests/alerting.rs checks alerts arrive in a real Alertmanager.
+[ -x /usr/bin/prometheus-alertmanager ] || missing+=(prometheus-alertmanager)
 
 if [ ${#missing[@]} -eq 0 ]; then
     exit 0
