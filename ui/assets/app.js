@@ -29,7 +29,9 @@ function fmt(v) {
   const a = Math.abs(v);
   const units = [[1e12, "T"], [1e9, "G"], [1e6, "M"], [1e3, "k"], [1, ""], [1e-3, "m"], [1e-6, "u"]];
   if (a === 0) return "0";
-  for (const [f, p] of units) if (a >= f) return (v / f).toPrecision(3).replace(/\.?0+$/, "") + p;
+  // Trailing zeros go only after a decimal point: 280 must stay 280.
+  const trim = (t) => (t.includes(".") ? t.replace(/0+$/, "").replace(/\.$/, "") : t);
+  for (const [f, p] of units) if (a >= f) return trim((v / f).toPrecision(3)) + p;
   return v.toExponential(2);
 }
 
