@@ -580,3 +580,46 @@ fn alerts_reach_a_real_alertmanager() {
         .contains("/api/v1/graph?q="));
     assert_eq!(stats(&s, "am")["failed"], 0);
 }
+
+#[test]
+fn a_restart_neither_refires_nor_forgets() {
+    let dir = TempDir::new("restart");
+    let hook = Receiver::start(&[]);
+    // keep-last: the store is in memory, so the first interval after the restart may
+    // hold no sample yet; that must not resolve the alert.
+    let rules = format!(
+        "{}no_data = \"keep-last\"\n",
+        one_rule(&webhook(&hook.url, "group_interval = \"1h\""))
+    );
+    let s = start(&dir, &rules);
+    let publisher = Publisher::start(&s, &[&[]], 90.0);
+    hook.wait("the firing notification", |b| b["status"] == "firing");
+    // The delivery is recorded in the state file after the receiver answered.
+    let state = dir.0.join("data/alerting/state.json");
+    wait_for("the delivery to be saved", || {
+        let text = std::fs::read_to_string(&state).ok()?;
+        let saved: Value = serde_json::from_str(&text).ok()?;
+        let groups = saved["groups"]["groups"].as_object()?.clone();
+        groups
+            .values()
+            .any(|g| g["sent"].as_object().is_some_and(|m| !m.is_empty()))
+            .then_some(())
+    });
+    s.stop();
+    drop(publisher);
+
+    let s = start(&dir, &rules);
+    let r = rule(&s, "XHigh");
+    assert_eq!(
+        r["state"], "firing",
+        "restored from the data directory: {r}"
+    );
+    let _publisher = Publisher::start(&s, &[&[]], 90.0);
+    // Several evaluations and notifier ticks after the restart, and still one message.
+    wait_for("evaluations after the restart", || {
+        let st = get(&s.at("/api/v1/alerts/stats")).json();
+        (st["evaluations"].as_u64().unwrap_or(0) >= 3).then_some(())
+    });
+    assert_eq!(rule(&s, "XHigh")["state"], "firing");
+    assert_eq!(hook.hits().len(), 1, "the receiver was not told again");
+}

@@ -420,7 +420,10 @@ impl Alerting {
     async fn evaluation_loop(self: Arc<Self>) {
         let step = self.step_ms();
         let lag = self.lag_ms();
-        let mut last = i64::MIN;
+        // The store is in memory: right after a start the interval just ended holds no
+        // data, and evaluating it would resolve every restored alert. Start with the
+        // first boundary after the start instead.
+        let mut last = (self.clock.now_ms() - lag).div_euclid(step) * step;
         loop {
             let now = self.clock.now_ms();
             let boundary = (now - lag).div_euclid(step) * step;
