@@ -113,6 +113,10 @@ impl Server {
                 }
             }
         });
+        let selfmon =
+            self.state.selfmon.clone().map(|m| {
+                tokio::spawn(m.run(store.clone(), self.state.meters.clone(), clock.clone()))
+            });
         let alerting = self.state.alerting.spawn();
         let router = app(self.state);
         let result = axum::serve(self.listener, router)
@@ -122,8 +126,8 @@ impl Server {
         for task in alerting {
             task.abort();
         }
-        if let Some(d) = demo {
-            d.abort();
+        for task in demo.into_iter().chain(selfmon) {
+            task.abort();
         }
         result
     }

@@ -224,3 +224,32 @@ fn concurrent_publishers_and_readers_lose_nothing() {
         }
     }
 }
+
+/// The server writes its own meters into its store each step (issue: client library).
+#[test]
+fn server_monitors_itself() {
+    let s = TestServer::start(&["--step", "1s"]);
+    let graph = s.at("/api/v1/graph?q=name,x,:eq,:sum&format=json");
+    let names = wait_for("the server's own meters", || {
+        // Keep querying so the latency timer has something to report for the step.
+        assert_eq!(get(&graph).status, 200);
+        let names = strings(&get(&s.at("/api/v1/tags/name?q=nf.app,sextant,:eq")).json());
+        names
+            .iter()
+            .any(|n| n == "sextant.query.latency")
+            .then_some(names)
+    });
+    for want in [
+        "sextant.store.series",
+        "sextant.publish.requests",
+        "sextant.ingest.samples",
+    ] {
+        assert!(
+            names.iter().any(|n| n == want),
+            "{want} missing from {names:?}"
+        );
+    }
+    let formats =
+        strings(&get(&s.at("/api/v1/tags/format?q=name,sextant.query.latency,:eq")).json());
+    assert_eq!(formats, ["json"]);
+}

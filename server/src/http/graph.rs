@@ -36,7 +36,22 @@ pub async fn graph_show(
     State(state): State<AppState>,
     RawQuery(raw): RawQuery,
 ) -> Result<Response, ApiError> {
+    let started = std::time::Instant::now();
     let pairs = pairs(raw)?;
+    // A fixed set of tag values, so a caller cannot blow up the meter's cardinality.
+    let format = match param(&pairs, "format").unwrap_or("png") {
+        f @ ("png" | "svg" | "json" | "std.json" | "csv" | "txt" | "stats.json") => f,
+        _ => "other",
+    };
+    let latency = state.selfmon.as_ref().map(|m| m.query_latency(format));
+    let answer = graph_answer(state, pairs).await;
+    if let Some(timer) = latency {
+        timer.record(started.elapsed());
+    }
+    answer
+}
+
+async fn graph_answer(state: AppState, pairs: Vec<(String, String)>) -> Result<Response, ApiError> {
     let image = ErrorImage::for_request(&pairs);
     let now = state.clock.now_ms();
     let store = state.store.clone();

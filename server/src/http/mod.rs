@@ -82,6 +82,8 @@ pub struct AppState {
     pub alerting: Arc<Alerting>,
     /// Saved dashboards of the web UI.
     pub dashboards: Arc<crate::dashboard::DashboardStore>,
+    /// The server's own meters; `None` when they could not be set up.
+    pub selfmon: Option<crate::selfmon::SelfMetrics>,
 }
 
 impl AppState {
@@ -90,9 +92,13 @@ impl AppState {
         AppState {
             alerting: Arc::new(Alerting::disabled(store.clone(), clock.clone())),
             dashboards: Arc::new(crate::dashboard::DashboardStore::in_memory()),
-            store,
             clock,
             limits,
+            selfmon: crate::selfmon::SelfMetrics::new(std::time::Duration::from_millis(
+                store.config().step_ms.max(1) as u64,
+            ))
+            .ok(),
+            store,
             meters: Arc::default(),
             query_limits: QueryLimits::default(),
         }

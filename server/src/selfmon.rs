@@ -1,0 +1,212 @@
+//! The server monitors itself: its own meters, kept with `sextant-client`, are written into
+//! its own store once per step, in-process, so the server's health is one query away
+//! (`nf.app,sextant,:eq`).
+//!
+//! | name | tags | what |
+//! |---|---|---|
+//! | `sextant.publish.requests` | | publish requests decoded, per second |
+//! | `sextant.publish.datapoints` | `result=accepted\|rejected` | datapoints of publish requests, per second |
+//! | `sextant.ingest.samples` | `result=stored\|ignored\|late\|tooOld\|fromFuture\|seriesLimit` | what the store did with samples, per second |
+//! | `sextant.store.series` | | live series (gauge) |
+//! | `sextant.store.memoryBytes` | | estimated bytes held by series, tags and index (gauge) |
+//! | `sextant.store.sealedBytes` | | encoded bytes of sealed blocks (gauge) |
+//! | `sextant.process.residentBytes` | | resident set size of the process (gauge, Linux) |
+//! | `sextant.query.latency` | `format` | graph requests: a percentile timer (`:percentiles` works on it) |
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use sextant_client::{ConfigBuilder, Gauge, Id, MonotonicCounter, PercentileTimer, Registry};
+
+use crate::clock::Clock;
+use crate::http::HttpCounters;
+use crate::store::Store;
+
+/// Tag every self-metric carries, so one clause finds them all.
+const APP: (&str, &str) = ("nf.app", "sextant");
+
+/// The server's own meters.
+#[derive(Clone)]
+pub struct SelfMetrics {
+    registry: Registry,
+}
+
+/// Where one of the store's sample counters lives.
+type StoreCounter = fn(&Store) -> &AtomicU64;
+
+struct Totals {
+    publishes: MonotonicCounter,
+    accepted: MonotonicCounter,
+    rejected: MonotonicCounter,
+    samples: Vec<(MonotonicCounter, StoreCounter)>,
+    series: Gauge,
+    memory: Gauge,
+    sealed: Gauge,
+    resident: Gauge,
+}
+
+fn id(name: &str) -> Id {
+    Id::new(name).with_tag(APP.0, APP.1)
+}
+
+impl SelfMetrics {
+    /// Meters on a registry that never publishes over HTTP: [`SelfMetrics::run`] writes
+    /// them into the store instead.
+    pub fn new(step: Duration) -> Result<SelfMetrics, sextant_client::Error> {
+        let config = ConfigBuilder::new()
+            .uri("http://127.0.0.1:0/unused")
+            .step(step)
+            .enabled(false)
+            .build()?;
+        Ok(SelfMetrics {
+            registry: Registry::new(config)?,
+        })
+    }
+
+    /// The latency timer of graph requests in `format`.
+    pub fn query_latency(&self, format: &str) -> PercentileTimer {
+        self.registry.percentile_timer_with_range(
+            id("sextant.query.latency").with_tag("format", format),
+            Duration::from_micros(100),
+            Duration::from_secs(60),
+        )
+    }
+
+    fn totals(&self) -> Totals {
+        let r = &self.registry;
+        let result = |name: &str, v: &str| r.monotonic_counter(id(name).with_tag("result", v));
+        let samples: Vec<(MonotonicCounter, StoreCounter)> = vec![
+            (result("sextant.ingest.samples", "stored"), |s| {
+                &s.counters().accepted
+            }),
+            (result("sextant.ingest.samples", "ignored"), |s| {
+                &s.counters().ignored
+            }),
+            (result("sextant.ingest.samples", "late"), |s| {
+                &s.counters().late
+            }),
+            (result("sextant.ingest.samples", "tooOld"), |s| {
+                &s.counters().too_old
+            }),
+            (result("sextant.ingest.samples", "fromFuture"), |s| {
+                &s.counters().from_future
+            }),
+            (result("sextant.ingest.samples", "seriesLimit"), |s| {
+                &s.counters().series_limit
+            }),
+        ];
+        Totals {
+            publishes: r.monotonic_counter(id("sextant.publish.requests")),
+            accepted: result("sextant.publish.datapoints", "accepted"),
+            rejected: result("sextant.publish.datapoints", "rejected"),
+            samples,
+            series: r.gauge(id("sextant.store.series")),
+            memory: r.gauge(id("sextant.store.memoryBytes")),
+            sealed: r.gauge(id("sextant.store.sealedBytes")),
+            resident: r.gauge(id("sextant.process.residentBytes")),
+        }
+    }
+
+    /// Copies the counters into the meters, and the meters of the step just ended into
+    /// the store. Returns how many datapoints were written.
+    fn collect(&self, totals: &Totals, store: &Store, http: &HttpCounters) -> usize {
+        let load = |a: &AtomicU64| a.load(Ordering::Relaxed);
+        totals.publishes.set(load(&http.publishes));
+        totals.accepted.set(load(&http.datapoints_accepted));
+        totals.rejected.set(load(&http.datapoints_rejected));
+        for (meter, counter) in &totals.samples {
+            meter.set(load(counter(store)));
+        }
+        let stats = store.stats();
+        totals.series.set(stats.series as f64);
+        totals.memory.set(stats.memory_bytes as f64);
+        totals.sealed.set(stats.sealed_bytes as f64);
+        if let Some(rss) = resident_bytes() {
+            totals.resident.set(rss as f64);
+        }
+        let mut written = 0;
+        for m in self.registry.measurements() {
+            let mut tags: Vec<(&str, &str)> = m.id.tags().collect();
+            tags.push(("name", m.id.name()));
+            tags.sort_unstable();
+            if store.write(&tags, m.timestamp, m.value).is_ok() {
+                written += 1;
+            }
+        }
+        written
+    }
+
+    /// Every step, just after the boundary, writes the meters into `store`. Runs until the
+    /// task is dropped.
+    pub async fn run(self, store: Arc<Store>, http: Arc<HttpCounters>, clock: Arc<dyn Clock>) {
+        let totals = self.totals();
+        let step = store.config().step_ms.max(1);
+        loop {
+            let now = clock.now_ms();
+            // A little past the boundary, so the step has ended for the registry too.
+            let next = now - now.rem_euclid(step) + step + step.min(200) / 2;
+            tokio::time::sleep(Duration::from_millis((next - now).max(1) as u64)).await;
+            // Walking the store for its stats can take a while on a big store.
+            let written = tokio::task::block_in_place(|| self.collect(&totals, &store, &http));
+            tracing::trace!(written, "self metrics written");
+        }
+    }
+}
+
+/// Resident set size of this process, from /proc (Linux only).
+fn resident_bytes() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmRSS:"))?;
+    let kb: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kb * 1024)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::StoreConfig;
+    use sextant_query::{Database, Query, ScanRequest};
+
+    #[test]
+    fn meters_land_in_the_store_with_the_app_tag() -> Result<(), Box<dyn std::error::Error>> {
+        let store = Store::new(StoreConfig {
+            step_ms: 1000,
+            ..StoreConfig::default()
+        });
+        let http = HttpCounters::default();
+        http.publishes.store(5, Ordering::Relaxed);
+        let me = SelfMetrics::new(Duration::from_secs(1))?;
+        let totals = me.totals();
+        me.query_latency("json").record(Duration::from_millis(3));
+        assert!(me.collect(&totals, &store, &http) > 0);
+        let mut names = Vec::new();
+        let q = Query::eq("nf.app", "sextant");
+        store.scan(
+            &ScanRequest {
+                query: &q,
+                start: 0,
+                end: 1000,
+            },
+            &mut |tags, _| {
+                names.extend(
+                    tags.iter()
+                        .filter(|(k, _)| *k == "name")
+                        .map(|(_, v)| v.to_string()),
+                );
+                Ok(())
+            },
+        )?;
+        for want in [
+            "sextant.store.series",
+            "sextant.publish.requests",
+            "sextant.query.latency",
+        ] {
+            assert!(
+                names.iter().any(|n| n == want),
+                "{want} missing from {names:?}"
+            );
+        }
+        Ok(())
+    }
+}
