@@ -385,6 +385,17 @@ pub fn parse_duration(input: &str) -> Result<TimeDelta> {
     delta.ok_or_else(overflow)
 }
 
+/// [`parse_duration`] as the stack words (`:offset`, `:trend`, `:consolidate`, `:time-span`)
+/// take it: whole milliseconds, `None` if malformed or negative. Negative amounts (possible
+/// in ISO form, `PT-1H`) are refused because these words shift and divide by the value and
+/// never accepted one; sub-millisecond parts are truncated as the model counts ms.
+pub(crate) fn duration_millis(input: &str) -> Option<i64> {
+    parse_duration(input)
+        .ok()
+        .map(|d| d.num_milliseconds())
+        .filter(|ms| *ms >= 0)
+}
+
 /// Java's `Duration.parse` grammar, `P[nD][T[nH][nM][n[.f]S]]`, each amount optionally signed;
 /// letters after the `P` are case-insensitive as in Java.
 fn parse_iso_duration(input: &str) -> Result<TimeDelta> {
@@ -726,5 +737,26 @@ impl Cursor<'_> {
                 .iter()
                 .fold(0, |acc, d| acc * 10 + u32::from(d - b'0')),
         )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::duration_millis;
+
+    #[test]
+    fn stack_word_durations() {
+        assert_eq!(duration_millis("5m"), Some(300_000));
+        assert_eq!(duration_millis("1h"), Some(3_600_000));
+        assert_eq!(duration_millis("1w"), Some(604_800_000));
+        assert_eq!(duration_millis("100ms"), Some(100));
+        assert_eq!(duration_millis("PT30S"), Some(30_000));
+        assert_eq!(duration_millis("P1DT1H"), Some(90_000_000));
+        assert_eq!(duration_millis("PT1.5S"), Some(1500));
+        assert_eq!(duration_millis("PT-1H"), None);
+        assert_eq!(duration_millis("5"), None);
+        assert_eq!(duration_millis("m"), None);
+        assert_eq!(duration_millis("P"), None);
+        assert_eq!(duration_millis("99999999999999999999d"), None);
     }
 }

@@ -8,7 +8,7 @@ use chrono::{DateTime, Datelike, Timelike, Utc};
 use super::Env;
 use crate::error::Result;
 use crate::model::{fmt_num, Expr};
-use crate::vocab::duration::parse_duration;
+use crate::time::duration_millis;
 use crate::{TagMap, TimeSeries};
 
 fn name_tags(name: &str) -> TagMap {
@@ -65,7 +65,7 @@ pub(crate) fn time_value(mode: &str, t: i64) -> Option<f64> {
 fn time_ref(s: &str, gs: i64, ge: i64, other: Option<i64>, is_end: bool) -> Option<i64> {
     let (base, delta) = match s.rfind(['+', '-']).filter(|&i| i > 0) {
         Some(i) if s[..i].chars().all(|c| c.is_ascii_alphabetic()) => {
-            let d = parse_duration(&s[i + 1..])?;
+            let d = duration_millis(&s[i + 1..])?;
             (&s[..i], if &s[i..=i] == "-" { -d } else { d })
         }
         _ => (s, 0),

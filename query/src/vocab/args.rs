@@ -1,10 +1,10 @@
 //! Stack argument types and the implicit coercions of Atlas's `DataType`s.
 
-use super::duration::parse_duration;
 use super::{Interp, StackItem};
 use crate::error::Result;
 use crate::lexer::unescape;
 use crate::model::{Aggregate, DataExpr, Expr, Style, StyleExpr};
+use crate::time::duration_millis;
 use crate::Query;
 
 /// What a word parameter accepts.
@@ -67,7 +67,7 @@ impl Kind {
             (Kind::Str, StackItem::Str(_)) => true,
             (Kind::Int, StackItem::Str(s)) => s.parse::<i64>().is_ok(),
             (Kind::Double, StackItem::Str(s)) => parse_f64(s).is_some(),
-            (Kind::Duration, StackItem::Str(s)) => parse_duration(s).is_some(),
+            (Kind::Duration, StackItem::Str(s)) => duration_millis(s).is_some(),
             (Kind::Query, StackItem::Query(_)) => true,
             (Kind::Aggr, StackItem::Query(_)) => true,
             (Kind::Aggr, StackItem::Expr(Expr::Data(DataExpr::Aggregate(_)))) => true,
@@ -151,7 +151,7 @@ impl Interp {
 
     pub fn duration(&self, item: StackItem) -> Result<i64> {
         match &item {
-            StackItem::Str(s) => match parse_duration(s) {
+            StackItem::Str(s) => match duration_millis(s) {
                 Some(v) => Ok(v),
                 None => self.mismatch("a duration such as 5m or PT1H", &item),
             },

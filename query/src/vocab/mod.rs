@@ -6,7 +6,6 @@
 
 mod args;
 mod data;
-pub(crate) mod duration;
 mod filter;
 mod math;
 mod query;

@@ -3,10 +3,10 @@
 //! Atlas reference: `StyleVocabulary.scala`, `StyleExpr.scala`.
 
 use super::args::sig;
-use super::duration::parse_duration;
 use super::{Interp, StackItem, Step};
 use crate::error::Result;
 use crate::model::{LineStyle, Palette, SedOp, SortMode, StyleExpr};
+use crate::time::duration_millis;
 
 const SE_S: &str = "an expression and a string";
 
@@ -141,7 +141,7 @@ pub(crate) fn run(it: &mut Interp) -> Result<Step> {
             let mut se = it.style_expr(x)?;
             let mut offsets = Vec::new();
             for d in it.str_list(list)? {
-                match parse_duration(&d) {
+                match duration_millis(&d) {
                     Some(ms) => offsets.push(ms),
                     None => return Err(it.err(format!("invalid duration '{d}'"))),
                 }
