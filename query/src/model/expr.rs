@@ -412,84 +412,75 @@ pub enum Expr {
     },
 }
 
-impl Expr {
-    /// Calls `f` on every data expression inside, depth first.
-    pub fn visit_data(&self, f: &mut dyn FnMut(&DataExpr)) {
-        match self {
-            Expr::Data(d) | Expr::Percentiles { data: d, .. } => f(d),
+/// The one match over `Expr`'s shape shared by [`Expr::visit_data`], [`Expr::visit_data_mut`]
+/// and [`Expr::children_mut`], so a new variant is sorted into data, leaf, one child or two
+/// children in one place. A macro rather than a function returning the children because the
+/// shared and `mut` walks need the same arms with different borrows, and returning a `Vec`
+/// would allocate on every node of every walk.
+macro_rules! match_shape {
+    ($expr:expr,
+     data($d:ident) => $data:expr,
+     leaf => $leaf:expr,
+     one($e:ident) => $one:expr,
+     two($a:ident, $b:ident) => $two:expr $(,)?) => {
+        match $expr {
+            Expr::Data($d) | Expr::Percentiles { data: $d, .. } => $data,
             Expr::Const(_)
             | Expr::Random
             | Expr::SeededRandom(_)
             | Expr::Time(_)
             | Expr::TimeSpan(..)
-            | Expr::StatPlaceholder(_) => {}
-            Expr::Unary(_, e)
-            | Expr::Clamp { expr: e, .. }
-            | Expr::Aggregate(_, e)
-            | Expr::GroupBy(_, e, _)
-            | Expr::As(e, ..)
-            | Expr::Rewrite(_, e, _)
-            | Expr::Stateful(_, e)
-            | Expr::Stat(e, _)
-            | Expr::TopK { expr: e, .. }
-            | Expr::Consolidate { expr: e, .. } => e.visit_data(f),
-            Expr::Binary(_, a, b) | Expr::Filter(a, b) => {
+            | Expr::StatPlaceholder(_) => $leaf,
+            Expr::Unary(_, $e)
+            | Expr::Clamp { expr: $e, .. }
+            | Expr::Aggregate(_, $e)
+            | Expr::GroupBy(_, $e, _)
+            | Expr::As($e, ..)
+            | Expr::Rewrite(_, $e, _)
+            | Expr::Stateful(_, $e)
+            | Expr::Stat($e, _)
+            | Expr::TopK { expr: $e, .. }
+            | Expr::Consolidate { expr: $e, .. } => $one,
+            Expr::Binary(_, $a, $b) | Expr::Filter($a, $b) => $two,
+        }
+    };
+}
+
+impl Expr {
+    /// Calls `f` on every data expression inside, depth first.
+    pub fn visit_data(&self, f: &mut dyn FnMut(&DataExpr)) {
+        match_shape!(self,
+            data(d) => f(d),
+            leaf => {},
+            one(e) => e.visit_data(f),
+            two(a, b) => {
                 a.visit_data(f);
                 b.visit_data(f);
-            }
-        }
+            },
+        )
     }
 
     /// Calls `f` on every data expression inside, allowing changes.
     pub fn visit_data_mut(&mut self, f: &mut dyn FnMut(&mut DataExpr)) {
-        match self {
-            Expr::Data(d) | Expr::Percentiles { data: d, .. } => f(d),
-            Expr::Const(_)
-            | Expr::Random
-            | Expr::SeededRandom(_)
-            | Expr::Time(_)
-            | Expr::TimeSpan(..)
-            | Expr::StatPlaceholder(_) => {}
-            Expr::Unary(_, e)
-            | Expr::Clamp { expr: e, .. }
-            | Expr::Aggregate(_, e)
-            | Expr::GroupBy(_, e, _)
-            | Expr::As(e, ..)
-            | Expr::Rewrite(_, e, _)
-            | Expr::Stateful(_, e)
-            | Expr::Stat(e, _)
-            | Expr::TopK { expr: e, .. }
-            | Expr::Consolidate { expr: e, .. } => e.visit_data_mut(f),
-            Expr::Binary(_, a, b) | Expr::Filter(a, b) => {
+        match_shape!(self,
+            data(d) => f(d),
+            leaf => {},
+            one(e) => e.visit_data_mut(f),
+            two(a, b) => {
                 a.visit_data_mut(f);
                 b.visit_data_mut(f);
-            }
-        }
+            },
+        )
     }
 
     /// Direct sub-expressions, for rewrites that must see named rewrites as well as data.
     pub(crate) fn children_mut(&mut self) -> Vec<&mut Expr> {
-        match self {
-            Expr::Data(_)
-            | Expr::Percentiles { .. }
-            | Expr::Const(_)
-            | Expr::Random
-            | Expr::SeededRandom(_)
-            | Expr::Time(_)
-            | Expr::TimeSpan(..)
-            | Expr::StatPlaceholder(_) => Vec::new(),
-            Expr::Unary(_, e)
-            | Expr::Clamp { expr: e, .. }
-            | Expr::Aggregate(_, e)
-            | Expr::GroupBy(_, e, _)
-            | Expr::As(e, ..)
-            | Expr::Rewrite(_, e, _)
-            | Expr::Stateful(_, e)
-            | Expr::Stat(e, _)
-            | Expr::TopK { expr: e, .. }
-            | Expr::Consolidate { expr: e, .. } => vec![e.as_mut()],
-            Expr::Binary(_, a, b) | Expr::Filter(a, b) => vec![a.as_mut(), b.as_mut()],
-        }
+        match_shape!(self,
+            data(_d) => Vec::new(),
+            leaf => Vec::new(),
+            one(e) => vec![e.as_mut()],
+            two(a, b) => vec![a.as_mut(), b.as_mut()],
+        )
     }
 
     /// True when the expression reads the store.
