@@ -6,6 +6,7 @@
 //! than the window print `NaN` where they have no value.
 
 use std::fmt::Write as _;
+use std::ops::ControlFlow;
 
 use chrono::{Datelike, Offset, TimeZone, Timelike};
 use chrono_tz::Tz;
@@ -317,20 +318,31 @@ fn shortest_digits(v: f64) -> (String, i32) {
     (digits, exp + 1)
 }
 
-/// Java's `Double.toString`, which Jackson uses for JSON numbers: `8.0`, `8.2`, `1.0E7`,
-/// `1.5E-4`, `NaN`, `Infinity`.
-pub(crate) fn java_double(v: f64) -> String {
+/// What Java's `Double.toString` and `%f` share: `NaN` and `Infinity` spelled as Java does and
+/// a signed zero as `zero`, all final (`Break`); otherwise the sign of `v` and its
+/// [`shortest_digits`] for the caller to lay out (`Continue`).
+fn java_parts(v: f64, zero: &str) -> ControlFlow<String, (&'static str, String, i32)> {
     if v.is_nan() {
-        return "NaN".to_string();
+        return ControlFlow::Break("NaN".to_string());
     }
     if v.is_infinite() {
-        return if v > 0.0 { "Infinity" } else { "-Infinity" }.to_string();
+        return ControlFlow::Break(if v > 0.0 { "Infinity" } else { "-Infinity" }.to_string());
     }
     let sign = if v.is_sign_negative() { "-" } else { "" };
     if v == 0.0 {
-        return format!("{sign}0.0");
+        return ControlFlow::Break(format!("{sign}{zero}"));
     }
     let (digits, exp) = shortest_digits(v);
+    ControlFlow::Continue((sign, digits, exp))
+}
+
+/// Java's `Double.toString`, which Jackson uses for JSON numbers: `8.0`, `8.2`, `1.0E7`,
+/// `1.5E-4`, `NaN`, `Infinity`.
+pub(crate) fn java_double(v: f64) -> String {
+    let (sign, digits, exp) = match java_parts(v, "0.0") {
+        ControlFlow::Break(text) => return text,
+        ControlFlow::Continue(parts) => parts,
+    };
     let abs = v.abs();
     if (1e-3..1e7).contains(&abs) {
         let exp = exp as isize;
@@ -366,17 +378,10 @@ pub(crate) fn java_double(v: f64) -> String {
 /// Java's `String.format("%f", v)`: six decimals, rounded half-up from the shortest decimal
 /// form of the double (not from its exact binary value), `NaN`, `Infinity`.
 pub(crate) fn format_fixed6(v: f64) -> String {
-    if v.is_nan() {
-        return "NaN".to_string();
-    }
-    if v.is_infinite() {
-        return if v > 0.0 { "Infinity" } else { "-Infinity" }.to_string();
-    }
-    let sign = if v.is_sign_negative() { "-" } else { "" };
-    if v == 0.0 {
-        return format!("{sign}0.000000");
-    }
-    let (digits, exp) = shortest_digits(v);
+    let (sign, digits, exp) = match java_parts(v, "0.000000") {
+        ControlFlow::Break(text) => return text,
+        ControlFlow::Continue(parts) => parts,
+    };
     // Digits as a decimal integer scaled by 10^6, rounded half-up on the first dropped digit.
     let keep = exp + 6;
     let mut kept: Vec<u8> = if keep <= 0 {
