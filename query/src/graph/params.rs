@@ -617,8 +617,8 @@ fn parse_axis(p: &Params<'_>, i: usize) -> Result<AxisParams, ParamError> {
         p.axis(name, i)
             .map_or(Ok(PlotBound::AutoStyle), |(k, v)| parse_bound(&k, v))
     };
-    let scale = match p.axis("scale", i) {
-        Some((k, v)) => Scale::from_name(v).ok_or_else(|| one_of(&k, v, Scale::NAMES))?,
+    let scale = match p.axis_enum("scale", i, Scale::from_name, Scale::NAMES)? {
+        Some(scale) => scale,
         None => match p.axis("o", i) {
             Some((k, v)) => match v {
                 "1" => Scale::Log,
@@ -628,10 +628,7 @@ fn parse_axis(p: &Params<'_>, i: usize) -> Result<AxisParams, ParamError> {
             None => Scale::Linear,
         },
     };
-    let heatmap_scale = match p.axis("heatmap_scale", i) {
-        Some((k, v)) => Some(Scale::from_name(v).ok_or_else(|| one_of(&k, v, Scale::NAMES))?),
-        None => None,
-    };
+    let heatmap_scale = p.axis_enum("heatmap_scale", i, Scale::from_name, Scale::NAMES)?;
     let text = |name: &str| {
         p.axis(name, i)
             .map(|(_, v)| v)
@@ -647,26 +644,23 @@ fn parse_axis(p: &Params<'_>, i: usize) -> Result<AxisParams, ParamError> {
             None => false,
         },
         ylabel: text("ylabel"),
-        tick_labels: match p.axis("tick_labels", i) {
-            // Atlas reads this one case-insensitively.
-            Some((k, v)) => TickLabelMode::from_name(&v.to_ascii_lowercase())
-                .ok_or_else(|| one_of(&k, v, TickLabelMode::NAMES))?,
-            None => TickLabelMode::Decimal,
-        },
+        tick_labels: p
+            .axis_enum(
+                "tick_labels",
+                i,
+                // Atlas reads this one case-insensitively.
+                |v| TickLabelMode::from_name(&v.to_ascii_lowercase()),
+                TickLabelMode::NAMES,
+            )?
+            .unwrap_or(TickLabelMode::Decimal),
         palette: p
             .get(&format!("palette.{i}"))
             .filter(|v| !v.is_empty())
             .map(str::to_string),
-        sort: match p.axis("sort", i) {
-            Some((k, v)) => Some(SortBy::from_name(v).ok_or_else(|| one_of(&k, v, SortBy::NAMES))?),
-            None => None,
-        },
-        order: match p.axis("order", i) {
-            Some((k, v)) => {
-                SortOrder::from_name(v).ok_or_else(|| one_of(&k, v, SortOrder::NAMES))?
-            }
-            None => SortOrder::Asc,
-        },
+        sort: p.axis_enum("sort", i, SortBy::from_name, SortBy::NAMES)?,
+        order: p
+            .axis_enum("order", i, SortOrder::from_name, SortOrder::NAMES)?
+            .unwrap_or(SortOrder::Asc),
         heatmap: HeatmapParams {
             scale: heatmap_scale,
             upper: bound("heatmap_u")?,
@@ -710,6 +704,18 @@ fn one_of(param: &str, value: &str, names: &[&str]) -> ParamError {
     invalid(param, value, &format!("one of {}", names.join(", ")))
 }
 
+/// A looked-up `(key, value)` read with `from_name`; an unknown name is an error listing `names`.
+fn enum_value<T>(
+    found: Option<(String, &str)>,
+    from_name: fn(&str) -> Option<T>,
+    names: &[&str],
+) -> Result<Option<T>, ParamError> {
+    match found {
+        None => Ok(None),
+        Some((k, v)) => from_name(v).map(Some).ok_or_else(|| one_of(&k, v, names)),
+    }
+}
+
 /// Lookups over the raw pairs; the first occurrence of a key wins, as in Atlas.
 struct Params<'a>(&'a [(String, String)]);
 
@@ -746,10 +752,19 @@ impl<'a> Params<'a> {
         from_name: fn(&str) -> Option<T>,
         names: &[&str],
     ) -> Result<Option<T>, ParamError> {
-        match self.get(key) {
-            None => Ok(None),
-            Some(v) => from_name(v).map(Some).ok_or_else(|| one_of(key, v, names)),
-        }
+        let found = self.get(key).map(|v| (key.to_string(), v));
+        enum_value(found, from_name, names)
+    }
+
+    /// [`Params::parse_enum`] for a per-axis parameter, read as [`Params::axis`] does.
+    fn axis_enum<T>(
+        &self,
+        name: &str,
+        i: usize,
+        from_name: fn(&str) -> Option<T>,
+        names: &[&str],
+    ) -> Result<Option<T>, ParamError> {
+        enum_value(self.axis(name, i), from_name, names)
     }
 
     fn flag(&self, key: &str) -> Result<bool, ParamError> {
