@@ -43,6 +43,8 @@ pub fn binary() -> PathBuf {
 /// A running server process.
 pub struct TestServer {
     child: Child,
+    /// A data directory made for this server alone, removed on drop.
+    own_dir: Option<PathBuf>,
     /// Base URL, e.g. `http://127.0.0.1:41234`.
     pub url: String,
 }
@@ -50,10 +52,19 @@ pub struct TestServer {
 impl TestServer {
     /// Starts `sextant serve --listen 127.0.0.1:0` with the extra `args` and waits until it
     /// prints its address.
+    ///
+    /// Unless `args` names a `--data-dir`, the server gets a fresh one of its own, removed
+    /// when the server is dropped, so tests running in parallel never share files.
     pub fn start(args: &[&str]) -> TestServer {
-        let mut child = Command::new(binary())
+        let own_dir = (!args.contains(&"--data-dir")).then(fresh_data_dir);
+        let mut command = Command::new(binary());
+        command
             .args(["serve", "--listen", "127.0.0.1:0"])
-            .args(args)
+            .args(args);
+        if let Some(dir) = &own_dir {
+            command.arg("--data-dir").arg(dir);
+        }
+        let mut child = command
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
             .spawn()
@@ -75,7 +86,11 @@ impl TestServer {
         };
         // Keep draining stdout so the server never blocks on a full pipe.
         std::thread::spawn(move || for _ in lines {});
-        TestServer { child, url }
+        TestServer {
+            child,
+            url,
+            own_dir,
+        }
     }
 
     /// Full URL of `path`.
@@ -94,7 +109,20 @@ impl Drop for TestServer {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+        if let Some(dir) = &self.own_dir {
+            let _ = std::fs::remove_dir_all(dir);
+        }
     }
+}
+
+/// A new, empty directory under the system's temp directory.
+fn fresh_data_dir() -> PathBuf {
+    static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let dir = std::env::temp_dir().join(format!("sextant-e2e-{}-{n}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("a temp data directory can be made");
+    dir
 }
 
 /// An HTTP answer: status, headers we care about, body.
