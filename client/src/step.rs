@@ -55,6 +55,11 @@ impl Ticker {
         self.step_ms as f64 / 1000.0
     }
 
+    /// The boundary (epoch ms) that ends the interval before step `index`.
+    pub(crate) fn timestamp(&self, index: i64) -> i64 {
+        index * self.step_ms
+    }
+
     /// The step index a record made now belongs to.
     #[inline]
     pub(crate) fn index(&self) -> i64 {
@@ -134,6 +139,25 @@ impl StepPos {
 
     pub(crate) fn finish(&self, now: i64) {
         self.done.fetch_max(now, Ordering::AcqRel);
+    }
+
+    /// Rolls to step `now` if it is newer: the one thread that claims the roll runs `roll`,
+    /// told whether the interval it moves to `previous` is adjacent to `now` (else it was
+    /// skipped and `previous` must become the initial value). The check stays inlined on the
+    /// record path; the roll itself is out of line.
+    #[inline]
+    pub(crate) fn roll(&self, ticker: &Ticker, now: i64, roll: impl FnOnce(bool)) {
+        if self.needs_roll(now) {
+            self.roll_slow(ticker, now, roll);
+        }
+    }
+
+    #[cold]
+    fn roll_slow(&self, ticker: &Ticker, now: i64, roll: impl FnOnce(bool)) {
+        if let Some(last) = self.claim(now) {
+            roll(ticker.adjacent(last, now));
+            self.finish(now);
+        }
     }
 
     /// Waits for a roll another thread claimed to publish `previous`. Called by pollers only;

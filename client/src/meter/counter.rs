@@ -37,23 +37,10 @@ impl CounterCore {
 
     #[inline]
     fn roll(&self, now: i64) {
-        if self.pos.needs_roll(now) {
-            self.roll_slow(now);
-        }
-    }
-
-    #[cold]
-    fn roll_slow(&self, now: i64) {
-        if let Some(last) = self.pos.claim(now) {
+        self.pos.roll(&self.ticker, now, |adjacent| {
             let v = self.cur_int.swap(0, Ordering::AcqRel) as f64 + self.cur_frac.swap(0.0);
-            let prev = if self.ticker.adjacent(last, now) {
-                v
-            } else {
-                0.0
-            };
-            self.prev.store(prev);
-            self.pos.finish(now);
-        }
+            self.prev.store(if adjacent { v } else { 0.0 });
+        });
     }
 
     #[inline]
@@ -84,11 +71,12 @@ impl CounterCore {
     }
 
     pub(crate) fn measure(&self, now: i64, out: &mut Vec<Measurement>) {
-        out.push(Measurement {
-            id: self.stat_id.clone(),
-            timestamp: now * self.ticker.step_ms(),
-            value: self.poll(now) / self.ticker.step_secs(),
-        });
+        let value = self.poll(now) / self.ticker.step_secs();
+        out.push(Measurement::new(
+            &self.stat_id,
+            self.ticker.timestamp(now),
+            value,
+        ));
     }
 }
 
@@ -101,15 +89,6 @@ pub struct Counter {
 }
 
 impl Counter {
-    pub(crate) fn from_core(core: Arc<CounterCore>) -> Self {
-        Self { core: Some(core) }
-    }
-
-    /// A counter that records nothing (returned when an id is already used by another type).
-    pub const fn noop() -> Self {
-        Self { core: None }
-    }
-
     /// Adds one.
     #[inline]
     pub fn increment(&self) {
@@ -151,14 +130,12 @@ impl Counter {
     }
 }
 
-impl std::fmt::Debug for Counter {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match &self.core {
-            Some(c) => write!(f, "Counter({})", c.stat_id),
-            None => f.write_str("Counter(noop)"),
-        }
-    }
-}
+handle_basics!(
+    Counter,
+    CounterCore,
+    "A counter that records nothing (returned when an id is already used by another type).",
+    |c| c.stat_id
+);
 
 struct MonoState {
     index: i64,
@@ -219,11 +196,12 @@ impl MonotonicCore {
     }
 
     pub(crate) fn measure(&self, now: i64, out: &mut Vec<Measurement>) {
-        out.push(Measurement {
-            id: self.stat_id.clone(),
-            timestamp: now * self.ticker.step_ms(),
-            value: self.poll(now),
-        });
+        let value = self.poll(now);
+        out.push(Measurement::new(
+            &self.stat_id,
+            self.ticker.timestamp(now),
+            value,
+        ));
     }
 }
 
@@ -237,15 +215,6 @@ pub struct MonotonicCounter {
 }
 
 impl MonotonicCounter {
-    pub(crate) fn from_core(core: Arc<MonotonicCore>) -> Self {
-        Self { core: Some(core) }
-    }
-
-    /// A monotonic counter that records nothing.
-    pub const fn noop() -> Self {
-        Self { core: None }
-    }
-
     /// Sets the current running total.
     #[inline]
     pub fn set(&self, total: u64) {
@@ -255,11 +224,9 @@ impl MonotonicCounter {
     }
 }
 
-impl std::fmt::Debug for MonotonicCounter {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match &self.core {
-            Some(c) => write!(f, "MonotonicCounter({})", c.stat_id),
-            None => f.write_str("MonotonicCounter(noop)"),
-        }
-    }
-}
+handle_basics!(
+    MonotonicCounter,
+    MonotonicCore,
+    "A monotonic counter that records nothing.",
+    |c| c.stat_id
+);

@@ -28,11 +28,11 @@ impl GaugeCore {
         let v = self.value.load();
         // Spectator does not report non-finite gauges.
         if v.is_finite() {
-            out.push(Measurement {
-                id: self.stat_id.clone(),
-                timestamp: now * self.ticker.step_ms(),
-                value: v,
-            });
+            out.push(Measurement::new(
+                &self.stat_id,
+                self.ticker.timestamp(now),
+                v,
+            ));
         }
     }
 }
@@ -46,15 +46,6 @@ pub struct Gauge {
 }
 
 impl Gauge {
-    pub(crate) fn from_core(core: Arc<GaugeCore>) -> Self {
-        Self { core: Some(core) }
-    }
-
-    /// A gauge that records nothing.
-    pub const fn noop() -> Self {
-        Self { core: None }
-    }
-
     /// Sets the value.
     #[inline]
     pub fn set(&self, v: f64) {
@@ -71,14 +62,8 @@ impl Gauge {
     }
 }
 
-impl std::fmt::Debug for Gauge {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match &self.core {
-            Some(c) => write!(f, "Gauge({})", c.stat_id),
-            None => f.write_str("Gauge(noop)"),
-        }
-    }
-}
+handle_basics!(Gauge, GaugeCore, "A gauge that records nothing.", |c| c
+    .stat_id);
 
 pub(crate) struct MaxGaugeCore {
     ticker: Arc<Ticker>,
@@ -105,23 +90,10 @@ impl MaxGaugeCore {
 
     #[inline]
     fn roll(&self, now: i64) {
-        if self.pos.needs_roll(now) {
-            self.roll_slow(now);
-        }
-    }
-
-    #[cold]
-    fn roll_slow(&self, now: i64) {
-        if let Some(last) = self.pos.claim(now) {
+        self.pos.roll(&self.ticker, now, |adjacent| {
             let v = self.cur.swap(f64::NAN);
-            let prev = if self.ticker.adjacent(last, now) {
-                v
-            } else {
-                f64::NAN
-            };
-            self.prev.store(prev);
-            self.pos.finish(now);
-        }
+            self.prev.store(if adjacent { v } else { f64::NAN });
+        });
     }
 
     fn set(&self, v: f64) {
@@ -136,11 +108,11 @@ impl MaxGaugeCore {
         self.pos.wait_rolled(now);
         let v = self.prev.load();
         if v.is_finite() {
-            out.push(Measurement {
-                id: self.stat_id.clone(),
-                timestamp: now * self.ticker.step_ms(),
-                value: v,
-            });
+            out.push(Measurement::new(
+                &self.stat_id,
+                self.ticker.timestamp(now),
+                v,
+            ));
         }
     }
 }
@@ -154,15 +126,6 @@ pub struct MaxGauge {
 }
 
 impl MaxGauge {
-    pub(crate) fn from_core(core: Arc<MaxGaugeCore>) -> Self {
-        Self { core: Some(core) }
-    }
-
-    /// A max gauge that records nothing.
-    pub const fn noop() -> Self {
-        Self { core: None }
-    }
-
     /// Offers a value; the step reports the largest.
     #[inline]
     pub fn set(&self, v: f64) {
@@ -172,14 +135,12 @@ impl MaxGauge {
     }
 }
 
-impl std::fmt::Debug for MaxGauge {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match &self.core {
-            Some(c) => write!(f, "MaxGauge({})", c.stat_id),
-            None => f.write_str("MaxGauge(noop)"),
-        }
-    }
-}
+handle_basics!(
+    MaxGauge,
+    MaxGaugeCore,
+    "A max gauge that records nothing.",
+    |c| c.stat_id
+);
 
 /// A function polled once per step (PolledMeter in Spectator). It counts as updated whenever
 /// it returns a finite value, so a function over a dropped object (returning NaN) expires.
@@ -206,11 +167,11 @@ impl PolledCore {
         match catch_unwind(AssertUnwindSafe(|| (self.f)())) {
             Ok(v) if v.is_finite() => {
                 self.touched.touch(now);
-                out.push(Measurement {
-                    id: self.stat_id.clone(),
-                    timestamp: now * self.ticker.step_ms(),
-                    value: v,
-                });
+                out.push(Measurement::new(
+                    &self.stat_id,
+                    self.ticker.timestamp(now),
+                    v,
+                ));
                 None
             }
             Ok(_) => None,

@@ -66,15 +66,14 @@ impl LongTaskCore {
     }
 
     pub(crate) fn measure(&self, now: i64, out: &mut Vec<Measurement>) {
-        let ts = now * self.ticker.step_ms();
+        let ts = self.ticker.timestamp(now);
         let values = [self.active() as f64, self.duration_nanos() as f64 * 1e-9];
-        for (id, value) in self.ids.iter().zip(values) {
-            out.push(Measurement {
-                id: id.clone(),
-                timestamp: ts,
-                value,
-            });
-        }
+        out.extend(
+            self.ids
+                .iter()
+                .zip(values)
+                .map(|(id, value)| Measurement::new(id, ts, value)),
+        );
     }
 }
 
@@ -88,15 +87,6 @@ pub struct LongTaskTimer {
 }
 
 impl LongTaskTimer {
-    pub(crate) fn from_core(core: Arc<LongTaskCore>) -> Self {
-        Self { core: Some(core) }
-    }
-
-    /// A long task timer that records nothing.
-    pub const fn noop() -> Self {
-        Self { core: None }
-    }
-
     /// Starts a task; it runs until the returned handle is stopped or dropped.
     #[must_use = "the task stops when the handle is dropped"]
     pub fn start(&self) -> LongTask {
@@ -120,14 +110,12 @@ impl LongTaskTimer {
     }
 }
 
-impl std::fmt::Debug for LongTaskTimer {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match &self.core {
-            Some(c) => write!(f, "LongTaskTimer({})", c.ids[0]),
-            None => f.write_str("LongTaskTimer(noop)"),
-        }
-    }
-}
+handle_basics!(
+    LongTaskTimer,
+    LongTaskCore,
+    "A long task timer that records nothing.",
+    |c| c.ids[0]
+);
 
 /// A running task of a [`LongTaskTimer`]; stops when dropped.
 #[must_use = "the task stops when the handle is dropped"]

@@ -1,5 +1,33 @@
 //! Meters: the per-meter state behind each handle, and what each reports when polled.
 
+/// What every meter handle has alike: `from_core`, the public `const fn noop` and a `Debug`
+/// naming the meter (`Counter(name=...)`, `Counter(noop)`). A macro because the handles are
+/// distinct public types over different cores and their API must not change. `|c| id` says
+/// how to reach the id to print from the core.
+macro_rules! handle_basics {
+    ($handle:ident, $core:ty, $noop_doc:literal, |$c:ident| $id:expr) => {
+        impl $handle {
+            pub(crate) fn from_core(core: Arc<$core>) -> Self {
+                Self { core: Some(core) }
+            }
+
+            #[doc = $noop_doc]
+            pub const fn noop() -> Self {
+                Self { core: None }
+            }
+        }
+
+        impl std::fmt::Debug for $handle {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                match &self.core {
+                    Some($c) => write!(f, concat!(stringify!($handle), "({})"), $id),
+                    None => f.write_str(concat!(stringify!($handle), "(noop)")),
+                }
+            }
+        }
+    };
+}
+
 mod counter;
 mod gauge;
 mod long_task;
@@ -32,6 +60,16 @@ pub struct Measurement {
     pub timestamp: i64,
     /// The value; rates are per second.
     pub value: f64,
+}
+
+impl Measurement {
+    pub(crate) fn new(id: &Id, timestamp: i64, value: f64) -> Self {
+        Self {
+            id: id.clone(),
+            timestamp,
+            value,
+        }
+    }
 }
 
 /// How Atlas should consolidate a value; tagged as `atlas.dstype`.

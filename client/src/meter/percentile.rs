@@ -91,15 +91,6 @@ pub struct PercentileTimer {
 }
 
 impl PercentileTimer {
-    pub(crate) fn from_core(core: Arc<PercentileCore>) -> Self {
-        Self { core: Some(core) }
-    }
-
-    /// A percentile timer that records nothing.
-    pub const fn noop() -> Self {
-        Self { core: None }
-    }
-
     /// Records one event that took `d`.
     #[inline]
     pub fn record(&self, d: Duration) {
@@ -149,14 +140,12 @@ impl PercentileTimer {
     }
 }
 
-impl std::fmt::Debug for PercentileTimer {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match &self.core {
-            Some(c) => write!(f, "PercentileTimer({})", c.id),
-            None => f.write_str("PercentileTimer(noop)"),
-        }
-    }
-}
+handle_basics!(
+    PercentileTimer,
+    PercentileCore,
+    "A percentile timer that records nothing.",
+    |c| c.id
+);
 
 /// A [`DistributionSummary`] that also counts amounts per percentile bucket, tagged
 /// `statistic=percentile,percentile=D0000`…`D0113`. Negative amounts are not recorded.
@@ -167,15 +156,6 @@ pub struct PercentileDistributionSummary {
 }
 
 impl PercentileDistributionSummary {
-    pub(crate) fn from_core(core: Arc<PercentileCore>) -> Self {
-        Self { core: Some(core) }
-    }
-
-    /// A summary that records nothing.
-    pub const fn noop() -> Self {
-        Self { core: None }
-    }
-
     /// Records one amount.
     #[inline]
     pub fn record(&self, amount: i64) {
@@ -198,11 +178,9 @@ impl PercentileDistributionSummary {
     }
 }
 
-impl std::fmt::Debug for PercentileDistributionSummary {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match &self.core {
-            Some(c) => write!(f, "PercentileDistributionSummary({})", c.id),
-            None => f.write_str("PercentileDistributionSummary(noop)"),
-        }
-    }
-}
+handle_basics!(
+    PercentileDistributionSummary,
+    PercentileCore,
+    "A summary that records nothing.",
+    |c| c.id
+);

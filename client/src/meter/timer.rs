@@ -63,26 +63,21 @@ impl StatsCore {
 
     #[inline]
     fn roll(&self, now: i64) {
-        if self.pos.needs_roll(now) {
-            self.roll_slow(now);
-        }
-    }
-
-    #[cold]
-    fn roll_slow(&self, now: i64) {
-        if let Some(last) = self.pos.claim(now) {
-            let keep = self.ticker.adjacent(last, now);
+        self.pos.roll(&self.ticker, now, |adjacent| {
             let c = self.count.swap(0, Ordering::AcqRel);
             let t = self.total.swap(0, Ordering::AcqRel);
             let s = self.sumsq.swap(0.0);
             let m = self.max.swap(0, Ordering::AcqRel);
-            let (c, t, s, m) = if keep { (c, t, s, m) } else { (0, 0, 0.0, 0) };
+            let (c, t, s, m) = if adjacent {
+                (c, t, s, m)
+            } else {
+                (0, 0, 0.0, 0)
+            };
             self.prev_count.store(c, Ordering::Release);
             self.prev_total.store(t, Ordering::Release);
             self.prev_sumsq.store(s);
             self.prev_max.store(m, Ordering::Release);
-            self.pos.finish(now);
-        }
+        });
     }
 
     /// Records one event. As in Spectator, every call counts, but only positive amounts
@@ -105,7 +100,7 @@ impl StatsCore {
     pub(crate) fn measure(&self, now: i64, out: &mut Vec<Measurement>) {
         self.roll(now);
         self.pos.wait_rolled(now);
-        let ts = now * self.ticker.step_ms();
+        let ts = self.ticker.timestamp(now);
         let step = self.ticker.step_secs();
         let values = [
             self.prev_count.load(Ordering::Acquire) as f64 / step,
@@ -113,13 +108,12 @@ impl StatsCore {
             self.prev_sumsq.load() * self.scale * self.scale / step,
             self.prev_max.load(Ordering::Acquire) as f64 * self.scale,
         ];
-        for (id, value) in self.ids.iter().zip(values) {
-            out.push(Measurement {
-                id: id.clone(),
-                timestamp: ts,
-                value,
-            });
-        }
+        out.extend(
+            self.ids
+                .iter()
+                .zip(values)
+                .map(|(id, value)| Measurement::new(id, ts, value)),
+        );
     }
 
     fn base_id(&self) -> &Id {
@@ -140,15 +134,6 @@ pub struct Timer {
 }
 
 impl Timer {
-    pub(crate) fn from_core(core: Arc<StatsCore>) -> Self {
-        Self { core: Some(core) }
-    }
-
-    /// A timer that records nothing.
-    pub const fn noop() -> Self {
-        Self { core: None }
-    }
-
     /// Records one event that took `d`.
     #[inline]
     pub fn record(&self, d: Duration) {
@@ -195,14 +180,8 @@ impl Timer {
     }
 }
 
-impl std::fmt::Debug for Timer {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match &self.core {
-            Some(c) => write!(f, "Timer({})", c.base_id()),
-            None => f.write_str("Timer(noop)"),
-        }
-    }
-}
+handle_basics!(Timer, StatsCore, "A timer that records nothing.", |c| c
+    .base_id());
 
 #[derive(Debug)]
 pub(crate) enum Recorder {
@@ -263,15 +242,6 @@ pub struct DistributionSummary {
 }
 
 impl DistributionSummary {
-    pub(crate) fn from_core(core: Arc<StatsCore>) -> Self {
-        Self { core: Some(core) }
-    }
-
-    /// A summary that records nothing.
-    pub const fn noop() -> Self {
-        Self { core: None }
-    }
-
     /// Records one amount; zero or negative amounts only count.
     #[inline]
     pub fn record(&self, amount: i64) {
@@ -291,11 +261,9 @@ impl DistributionSummary {
     }
 }
 
-impl std::fmt::Debug for DistributionSummary {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match &self.core {
-            Some(c) => write!(f, "DistributionSummary({})", c.base_id()),
-            None => f.write_str("DistributionSummary(noop)"),
-        }
-    }
-}
+handle_basics!(
+    DistributionSummary,
+    StatsCore,
+    "A summary that records nothing.",
+    |c| c.base_id()
+);
