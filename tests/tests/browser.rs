@@ -380,3 +380,62 @@ fn dashboard_is_saved_and_reopened() {
     let shot = b.screenshot();
     assert!(distinct_colors(&shot) > 20, "the screenshot looks blank");
 }
+
+#[test]
+fn alerts_page_lists_rules_and_firing_alerts() {
+    let dir = std::env::temp_dir().join(format!(
+        "sextant-e2e-browser-alerts-{}-{}",
+        std::process::id(),
+        sextant_e2e::now_ms()
+    ));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let rules = dir.join("rules.toml");
+    // CPU is always above zero in the demo data, so this rule fires at its first evaluation.
+    std::fs::write(
+        &rules,
+        "[[rules]]\nname = \"CpuBusy\"\nexpr = \"name,ssCpuUser,:eq,:max,0,:gt\"\nseverity = \"page\"\n",
+    )
+    .expect("rules file");
+    let server = TestServer::start(&[
+        "--demo",
+        "--step",
+        "1s",
+        "--retention",
+        "5m",
+        "--rules",
+        &rules.to_string_lossy(),
+        "--data-dir",
+        &dir.join("data").to_string_lossy(),
+    ]);
+    let mut b = Browser::launch();
+    // The page shows what the server knew when it loaded: reload until the rule fired.
+    let alerts_url = server.at("/?view=alerts");
+    wait_for("the alert to fire", || {
+        b.goto(&alerts_url);
+        let state = b.wait(
+            "the alerts table",
+            "document.querySelector('#alerts-table tbody tr') && \
+             document.querySelector('#rules-grid figure') ? \
+             document.querySelector('#rules-grid .rule-state').textContent : null",
+        );
+        (state.as_str().is_some_and(|s| s.starts_with("firing"))).then_some(())
+    });
+    let row = b.eval("document.querySelector('#alerts-table tbody tr').textContent");
+    assert!(
+        row.as_str()
+            .is_some_and(|r| r.contains("CpuBusy") && r.contains("firing")),
+        "{row}"
+    );
+    b.wait(
+        "the rule's chart",
+        "(() => { const i = document.querySelector('#rules-grid img'); return i && i.complete && i.naturalWidth > 0; })()",
+    );
+    let src = b.eval("document.querySelector('#rules-grid img').getAttribute('src')");
+    assert!(
+        src.as_str()
+            .is_some_and(|s| s.starts_with("/api/v1/graph?q=name%2CssCpuUser")),
+        "{src}"
+    );
+    drop(server);
+    let _ = std::fs::remove_dir_all(&dir);
+}

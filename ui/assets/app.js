@@ -1,4 +1,4 @@
-// Sextant web UI: one page, four views (graph, tags, dashboards, dashboard). Every view
+// Sextant web UI: one page, five views (graph, tags, dashboards, dashboard, alerts). Every view
 // is driven by the query string, so any URL restores what was on screen.
 "use strict";
 
@@ -275,14 +275,55 @@ async function initDashboard(params) {
   schedule();
 }
 
+// ---- alerts view ------------------------------------------------------------------
+
+// The rules' chart links are absolute (for notifications); the page loads them from
+// wherever it was itself served.
+function localUrl(url) {
+  const u = new URL(url, location.href);
+  return u.pathname + u.search;
+}
+
+function labelText(labels) {
+  return Object.entries(labels || {}).map(([k, v]) => k + "=" + v).join(", ");
+}
+
+async function initAlerts() {
+  const [rules, alerts] = await Promise.all([getJson("/api/v1/rules"), getJson("/api/v1/alerts")]);
+  const failed = [rules, alerts].find((r) => !r.ok);
+  if (failed) {
+    $("alerts-error").textContent = (failed.body && failed.body.message) || "HTTP " + failed.status;
+    $("alerts-error").hidden = false;
+    return;
+  }
+  const body = $("alerts-table").querySelector("tbody");
+  const list = Array.isArray(alerts.body) ? alerts.body : (alerts.body.alerts || []);
+  for (const a of list) {
+    body.append(el("tr", { class: "alert-" + a.state },
+      el("td", {}, a.rule), el("td", {}, a.state), el("td", {}, labelText(a.labels)),
+      el("td", {}, fmt(a.value)), el("td", {}, a.activeAt || ""), el("td", {}, a.silenced ? "yes" : "")));
+  }
+  if (list.length === 0) body.append(el("tr", {}, el("td", { colspan: "6" }, "No alerts.")));
+  const grid = $("rules-grid");
+  for (const r of rules.body.rules || []) {
+    const caption = el("figcaption", {},
+      el("strong", {}, r.name), " ", el("span", { class: "rule-state" }, r.state + " / " + r.health),
+      r.lastError ? el("div", { class: "error" }, r.lastError) : "");
+    const img = el("img", { src: localUrl(r.graphURL) + "&w=500&h=200", alt: "chart of " + r.name });
+    const link = el("a", { href: "/?" + new URLSearchParams({ q: r.expr }).toString() }, img);
+    grid.append(el("figure", { class: "rule" }, caption, link, el("code", {}, r.expr)));
+  }
+  if ((rules.body.rules || []).length === 0) grid.append(el("p", {}, "No rules loaded (start the server with --rules FILE)."));
+}
+
 // ---- routing ----------------------------------------------------------------------
 
 function main() {
   const params = new URLSearchParams(location.search);
   const view = params.get("view") || "graph";
-  const section = { graph: "graph-view", tags: "tags-view", dashboards: "dashboards-view", dashboard: "dashboard-view" }[view] || "graph-view";
+  const section = { graph: "graph-view", tags: "tags-view", dashboards: "dashboards-view", dashboard: "dashboard-view", alerts: "alerts-view" }[view] || "graph-view";
   $(section).hidden = false;
-  const nav = { graph: "nav-graph", tags: "nav-tags", dashboards: "nav-dashboards", dashboard: "nav-dashboards" }[view];
+  const nav = { graph: "nav-graph", tags: "nav-tags", dashboards: "nav-dashboards", dashboard: "nav-dashboards", alerts: "nav-alerts" }[view];
   if (nav) $(nav).classList.add("active");
   // The tag explorer keeps the graph's expression so a click can extend it.
   const q = params.get("q");
@@ -290,6 +331,7 @@ function main() {
   if (view === "tags") initTags(params);
   else if (view === "dashboards") initDashboards();
   else if (view === "dashboard") initDashboard(params);
+  else if (view === "alerts") initAlerts();
   else initGraph(params);
   window.addEventListener("popstate", () => location.reload());
 }
