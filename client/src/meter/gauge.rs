@@ -26,14 +26,7 @@ impl GaugeCore {
 
     pub(crate) fn measure(&self, now: i64, out: &mut Vec<Measurement>) {
         let v = self.value.load();
-        // Spectator does not report non-finite gauges.
-        if v.is_finite() {
-            out.push(Measurement::new(
-                &self.stat_id,
-                self.ticker.timestamp(now),
-                v,
-            ));
-        }
+        Measurement::push_finite(out, &self.stat_id, self.ticker.timestamp(now), v);
     }
 }
 
@@ -107,13 +100,7 @@ impl MaxGaugeCore {
         self.roll(now);
         self.pos.wait_rolled(now);
         let v = self.prev.load();
-        if v.is_finite() {
-            out.push(Measurement::new(
-                &self.stat_id,
-                self.ticker.timestamp(now),
-                v,
-            ));
-        }
+        Measurement::push_finite(out, &self.stat_id, self.ticker.timestamp(now), v);
     }
 }
 

@@ -70,6 +70,14 @@ impl Measurement {
             value,
         }
     }
+
+    /// Appends a gauge value unless it is NaN or infinite: Spectator does not report
+    /// non-finite gauges.
+    pub(crate) fn push_finite(out: &mut Vec<Self>, id: &Id, timestamp: i64, value: f64) {
+        if value.is_finite() {
+            out.push(Self::new(id, timestamp, value));
+        }
+    }
 }
 
 /// How Atlas should consolidate a value; tagged as `atlas.dstype`.
