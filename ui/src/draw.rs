@@ -73,20 +73,26 @@ fn rect<DB: DrawingBackend>(
     Ok(())
 }
 
-fn hline<DB: DrawingBackend>(area: &Area<DB>, x0: f64, x1: f64, y: f64, c: Rgba) -> Result<()> {
+/// A 1-pixel line from `a` to `b`: grid lines, axis lines and ticks.
+fn segment<DB: DrawingBackend>(
+    area: &Area<DB>,
+    a: (f64, f64),
+    b: (f64, f64),
+    c: Rgba,
+) -> Result<()> {
     area.draw(&PathElement::new(
-        vec![(px(x0), px(y)), (px(x1), px(y))],
+        vec![(px(a.0), px(a.1)), (px(b.0), px(b.1))],
         stroke(c, 1.0),
     ))?;
     Ok(())
 }
 
+fn hline<DB: DrawingBackend>(area: &Area<DB>, x0: f64, x1: f64, y: f64, c: Rgba) -> Result<()> {
+    segment(area, (x0, y), (x1, y), c)
+}
+
 fn vline<DB: DrawingBackend>(area: &Area<DB>, x: f64, y0: f64, y1: f64, c: Rgba) -> Result<()> {
-    area.draw(&PathElement::new(
-        vec![(px(x), px(y0)), (px(x), px(y1))],
-        stroke(c, 1.0),
-    ))?;
-    Ok(())
+    segment(area, (x, y0), (x, y1), c)
 }
 
 /// Points of a series on the canvas, split at NaN, with at most a few points per pixel
@@ -397,10 +403,7 @@ fn value_axes<DB: DrawingBackend>(area: &Area<DB>, chart: &Chart<'_>) -> Result<
             if y < cy - 0.5 || y > cy + ch + 0.5 {
                 continue;
             }
-            area.draw(&PathElement::new(
-                vec![(px(edge), px(y)), (px(edge + dir * m.tick), px(y))],
-                stroke(axis.color, 1.0),
-            ))?;
+            hline(area, edge, edge + dir * m.tick, y, axis.color)?;
             let lx = edge + dir * (m.tick + m.pad / 2.0);
             let h = if axis.left { HPos::Right } else { HPos::Left };
             // Top-anchored text's cap height is centred about 0.15 em below its anchor.
