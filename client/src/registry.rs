@@ -48,6 +48,16 @@ pub(crate) struct Shared {
     weak: Weak<Shared>,
 }
 
+/// The `downcast` argument of `Shared::handle` for handles over `MeterCore::$variant`.
+macro_rules! downcast {
+    ($variant:ident => $handle:ident) => {
+        |m| match m {
+            MeterCore::$variant(c) => Ok($handle::from_core(c)),
+            other => Err(other),
+        }
+    };
+}
+
 impl Shared {
     fn shard(&self, id: &Id) -> &RwLock<MeterMap> {
         // The low bits pick the hash table bucket inside the shard; use high bits here.
@@ -94,46 +104,51 @@ impl Shared {
         ));
     }
 
-    pub(crate) fn counter(&self, id: Id) -> Counter {
+    /// The meter for `id` as handle type `H`: the registered one, else the one `make` creates.
+    /// `downcast` gives back a meter of another kind, which yields a no-op handle (`Default`)
+    /// and a noted conflict; a full registry yields a no-op handle too.
+    fn handle<H: Default>(
+        &self,
+        id: Id,
+        wanted: &str,
+        make: impl FnOnce(&Id, Arc<Ticker>) -> MeterCore,
+        downcast: impl FnOnce(MeterCore) -> std::result::Result<H, MeterCore>,
+    ) -> H {
         let t = self.ticker.clone();
-        match self.get_or_create(id.clone(), |id| {
-            MeterCore::Counter(Arc::new(CounterCore::new(id, t)))
-        }) {
-            Some(MeterCore::Counter(c)) => Counter::from_core(c),
-            Some(other) => {
-                self.conflict(&id, &other, "counter");
-                Counter::noop()
-            }
-            None => Counter::noop(),
+        match self.get_or_create(id.clone(), |id| make(id, t)) {
+            Some(m) => downcast(m).unwrap_or_else(|other| {
+                self.conflict(&id, &other, wanted);
+                H::default()
+            }),
+            None => H::default(),
         }
+    }
+
+    pub(crate) fn counter(&self, id: Id) -> Counter {
+        self.handle(
+            id,
+            "counter",
+            |id, t| MeterCore::Counter(Arc::new(CounterCore::new(id, t))),
+            downcast!(Counter => Counter),
+        )
     }
 
     pub(crate) fn timer(&self, id: Id) -> Timer {
-        let t = self.ticker.clone();
-        match self.get_or_create(id.clone(), |id| {
-            MeterCore::Timer(Arc::new(StatsCore::new_timer(id, t)))
-        }) {
-            Some(MeterCore::Timer(c)) => Timer::from_core(c),
-            Some(other) => {
-                self.conflict(&id, &other, "timer");
-                Timer::noop()
-            }
-            None => Timer::noop(),
-        }
+        self.handle(
+            id,
+            "timer",
+            |id, t| MeterCore::Timer(Arc::new(StatsCore::new_timer(id, t))),
+            downcast!(Timer => Timer),
+        )
     }
 
     fn summary(&self, id: Id) -> DistributionSummary {
-        let t = self.ticker.clone();
-        match self.get_or_create(id.clone(), |id| {
-            MeterCore::Summary(Arc::new(StatsCore::new_summary(id, t)))
-        }) {
-            Some(MeterCore::Summary(c)) => DistributionSummary::from_core(c),
-            Some(other) => {
-                self.conflict(&id, &other, "distribution summary");
-                DistributionSummary::noop()
-            }
-            None => DistributionSummary::noop(),
-        }
+        self.handle(
+            id,
+            "distribution summary",
+            |id, t| MeterCore::Summary(Arc::new(StatsCore::new_summary(id, t))),
+            downcast!(Summary => DistributionSummary),
+        )
     }
 
     fn percentile(&self, id: Id, timer: bool, min: i64, max: i64) -> Arc<PercentileCore> {
@@ -310,66 +325,42 @@ impl Registry {
 
     /// The gauge for `id`, created on first use.
     pub fn gauge(&self, id: impl Into<Id>) -> Gauge {
-        let id = id.into();
-        let t = self.shared().ticker.clone();
-        match self.shared().get_or_create(id.clone(), |id| {
-            MeterCore::Gauge(Arc::new(GaugeCore::new(id, t)))
-        }) {
-            Some(MeterCore::Gauge(c)) => Gauge::from_core(c),
-            Some(other) => {
-                self.shared().conflict(&id, &other, "gauge");
-                Gauge::noop()
-            }
-            None => Gauge::noop(),
-        }
+        self.shared().handle(
+            id.into(),
+            "gauge",
+            |id, t| MeterCore::Gauge(Arc::new(GaugeCore::new(id, t))),
+            downcast!(Gauge => Gauge),
+        )
     }
 
     /// The max gauge for `id`, created on first use.
     pub fn max_gauge(&self, id: impl Into<Id>) -> MaxGauge {
-        let id = id.into();
-        let t = self.shared().ticker.clone();
-        match self.shared().get_or_create(id.clone(), |id| {
-            MeterCore::MaxGauge(Arc::new(MaxGaugeCore::new(id, t)))
-        }) {
-            Some(MeterCore::MaxGauge(c)) => MaxGauge::from_core(c),
-            Some(other) => {
-                self.shared().conflict(&id, &other, "max gauge");
-                MaxGauge::noop()
-            }
-            None => MaxGauge::noop(),
-        }
+        self.shared().handle(
+            id.into(),
+            "max gauge",
+            |id, t| MeterCore::MaxGauge(Arc::new(MaxGaugeCore::new(id, t))),
+            downcast!(MaxGauge => MaxGauge),
+        )
     }
 
     /// The monotonic counter for `id`, created on first use.
     pub fn monotonic_counter(&self, id: impl Into<Id>) -> MonotonicCounter {
-        let id = id.into();
-        let t = self.shared().ticker.clone();
-        match self.shared().get_or_create(id.clone(), |id| {
-            MeterCore::Monotonic(Arc::new(MonotonicCore::new(id, t)))
-        }) {
-            Some(MeterCore::Monotonic(c)) => MonotonicCounter::from_core(c),
-            Some(other) => {
-                self.shared().conflict(&id, &other, "monotonic counter");
-                MonotonicCounter::noop()
-            }
-            None => MonotonicCounter::noop(),
-        }
+        self.shared().handle(
+            id.into(),
+            "monotonic counter",
+            |id, t| MeterCore::Monotonic(Arc::new(MonotonicCore::new(id, t))),
+            downcast!(Monotonic => MonotonicCounter),
+        )
     }
 
     /// The long task timer for `id`, created on first use.
     pub fn long_task_timer(&self, id: impl Into<Id>) -> LongTaskTimer {
-        let id = id.into();
-        let t = self.shared().ticker.clone();
-        match self.shared().get_or_create(id.clone(), |id| {
-            MeterCore::LongTask(Arc::new(LongTaskCore::new(id, t)))
-        }) {
-            Some(MeterCore::LongTask(c)) => LongTaskTimer::from_core(c),
-            Some(other) => {
-                self.shared().conflict(&id, &other, "long task timer");
-                LongTaskTimer::noop()
-            }
-            None => LongTaskTimer::noop(),
-        }
+        self.shared().handle(
+            id.into(),
+            "long task timer",
+            |id, t| MeterCore::LongTask(Arc::new(LongTaskCore::new(id, t))),
+            downcast!(LongTask => LongTaskTimer),
+        )
     }
 
     /// Registers a gauge whose value `f` returns, called once per step when measuring.
