@@ -46,7 +46,16 @@ fn ts() -> impl Strategy<Value = String> {
         query(),
         (
             query(),
-            prop::sample::select(vec!["sum", "count", "min", "max", "avg", "dist-max"])
+            prop::sample::select(vec![
+                "sum",
+                "count",
+                "min",
+                "max",
+                "avg",
+                "dist-max",
+                "node-avg",
+                "eureka-avg"
+            ])
         )
             .prop_map(|(q, w)| format!("{q},:{w}")),
         (query(), prop::sample::select(vec!["name", "zone"]))
@@ -180,7 +189,7 @@ proptest! {
         ":eq", ":has", ":and", ":or", ":not", ":re", ":in", ":cq", ":true", ":false", ":lt",
         ":sum", ":count", ":max", ":min", ":all", ":by", ":offset", ":cf-max", ":percentiles",
         ":add", ":div", ":fdiv", ":neg", ":const", ":time", ":random", ":avg", ":stddev",
-        ":pct", ":as", ":cg", ":dist-avg", ":median", ":cos", ":time-span", ":srandom",
+        ":pct", ":as", ":cg", ":dist-avg", ":node-avg", ":eureka-avg", ":median", ":cos", ":time-span", ":srandom",
         ":rolling-count", ":rolling-mean", ":des", ":sdes", ":trend", ":integral",
         ":derivative", ":delay", ":des-simple", ":sdes-fast",
         ":stat", ":stat-max", ":filter", ":topk", ":bottomk-others-avg", ":consolidate",

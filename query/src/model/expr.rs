@@ -320,6 +320,10 @@ pub enum RewriteKind {
     DistMax,
     /// `:dist-stddev`: standard deviation from count, totals and squares.
     DistStddev,
+    /// `:node-avg`: sum over the `poller.asg.instance` count in the same scope.
+    NodeAvg,
+    /// `:eureka-avg`: sum over the number of instances UP in discovery in the same scope.
+    EurekaAvg,
 }
 
 impl RewriteKind {
@@ -332,6 +336,8 @@ impl RewriteKind {
             RewriteKind::DistAvg => "dist-avg",
             RewriteKind::DistMax => "dist-max",
             RewriteKind::DistStddev => "dist-stddev",
+            RewriteKind::NodeAvg => "node-avg",
+            RewriteKind::EurekaAvg => "eureka-avg",
         }
     }
 }

@@ -44,6 +44,62 @@ fn stat_eq(base: &Aggregate, value: &str) -> Query {
     base.query.clone().and(Query::eq("statistic", value))
 }
 
+/// Keys of the Netflix custom averages (`nflx-keys` in Atlas's `reference.conf`): the part of
+/// the user's query on these keys also scopes the denominator, and only these keys can group
+/// the denominator.
+pub(crate) const CUSTOM_AVG_KEYS: [&str; 10] = [
+    "nf.account",
+    "nf.app",
+    "nf.ami",
+    "nf.asg",
+    "nf.cluster",
+    "nf.stack",
+    "nf.zone",
+    "nf.region",
+    "nf.node",
+    "nf.vmtype",
+];
+
+/// The denominator query of a custom average (`custom-averages` in `reference.conf`).
+fn custom_base(kind: RewriteKind) -> Query {
+    match kind {
+        RewriteKind::EurekaAvg => {
+            Query::eq("name", "discovery.status").and(Query::eq("state", "UP"))
+        }
+        _ => Query::eq("name", "poller.asg.instance"),
+    }
+}
+
+/// Atlas's `CustomAvg.extractCommonQuery`: clauses on other keys become `:true` and are
+/// simplified away. A negated dropped clause is dropped too (`simplify(ignore = true)`), so
+/// the denominator is only ever loosened, never emptied.
+fn common_query(q: &Query) -> Query {
+    let keep = |k: &str| CUSTOM_AVG_KEYS.contains(&k);
+    match q {
+        Query::And(a, b) => common_query(a).and(common_query(b)),
+        Query::Or(a, b) => common_query(a).or(common_query(b)),
+        Query::Not(a) => match common_query(a) {
+            Query::True => Query::True,
+            inner => inner.not(),
+        },
+        Query::Has(k)
+        | Query::Eq(k, _)
+        | Query::Lt(k, _)
+        | Query::Le(k, _)
+        | Query::Gt(k, _)
+        | Query::Ge(k, _)
+        | Query::Re(k, _)
+        | Query::In(k, _) => {
+            if keep(k) {
+                q.clone()
+            } else {
+                Query::True
+            }
+        }
+        Query::True | Query::False => q.clone(),
+    }
+}
+
 /// The expression a named rewrite evaluates as.
 pub(crate) fn rewrite(kind: RewriteKind, input: &Expr, keys: &[String]) -> Expr {
     let simple = simple_input(input);
@@ -114,10 +170,31 @@ pub(crate) fn rewrite(kind: RewriteKind, input: &Expr, keys: &[String]) -> Expr 
                 )),
             )
         }
-        // The dist words only accept a query, so a non-simple input cannot be built; fall
-        // back to the input itself rather than fail.
-        (RewriteKind::DistAvg | RewriteKind::DistMax | RewriteKind::DistStddev, None) => {
-            input.clone()
+        (RewriteKind::NodeAvg | RewriteKind::EurekaAvg, Some(a)) => {
+            // sum(q) / sum(base AND common(q)); the denominator is grouped only by the keys
+            // it can have (Atlas `CustomAvg.apply`), so it joins every numerator line when
+            // none of the group keys is one of them.
+            let base = custom_base(kind).and(common_query(&a.query));
+            let den_keys: Vec<String> = keys
+                .iter()
+                .filter(|k| CUSTOM_AVG_KEYS.contains(&k.as_str()))
+                .cloned()
+                .collect();
+            bin(
+                BinaryOp::Div,
+                data(AggrFn::Sum, a, a.query.clone(), keys),
+                data(AggrFn::Sum, a, base, &den_keys),
+            )
         }
+        // The dist words and custom averages only accept a query, so a non-simple input cannot be built; fall
+        // back to the input itself rather than fail.
+        (
+            RewriteKind::DistAvg
+            | RewriteKind::DistMax
+            | RewriteKind::DistStddev
+            | RewriteKind::NodeAvg
+            | RewriteKind::EurekaAvg,
+            None,
+        ) => input.clone(),
     }
 }

@@ -300,12 +300,15 @@ pub(crate) fn run(it: &mut Interp) -> Result<Step> {
             };
             passthrough(Expr::Rewrite(kind, Box::new(e), Vec::new()), vec![s])
         }
-        "dist-avg" | "dist-max" | "dist-stddev" => {
+        "dist-avg" | "dist-max" | "dist-stddev" | "node-avg" | "eureka-avg" => {
             let [q] = sig!(it, [Query], "a query");
             let q = it.query(q)?;
             let kind = match w {
                 "dist-avg" => RewriteKind::DistAvg,
                 "dist-max" => RewriteKind::DistMax,
+                // Atlas's `custom` vocabulary with the Netflix defaults of `reference.conf`.
+                "node-avg" => RewriteKind::NodeAvg,
+                "eureka-avg" => RewriteKind::EurekaAvg,
                 _ => RewriteKind::DistStddev,
             };
             let input = Expr::Data(DataExpr::sum(q));

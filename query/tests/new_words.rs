@@ -1,0 +1,146 @@
+//! Words added after the first port: the custom averages (`:node-avg`, `:eureka-avg`),
+//! `:des-epic-signal`/`:des-epic-viz`, `:sample-count` and `:approx-distinct`. Expectations
+//! are hand-checked in the comments; Atlas's own are quoted where atlas.md or the upstream
+//! suites give one.
+
+mod common;
+
+use common::*;
+use sextant_query::testing::StaticDatabase;
+use sextant_query::{interpret, parse};
+
+/// Parses, prints, parses again: the printed form is `expected` and reads back equal.
+fn round_trip(src: &str, expected: &str) {
+    let exprs = match parse(src) {
+        Ok(e) => e,
+        Err(e) => panic!("{src}: {e}"),
+    };
+    assert_eq!(exprs.len(), 1, "{src}");
+    let printed = exprs[0].to_string();
+    assert_eq!(printed, expected, "{src}");
+    let again = parse(&printed).unwrap_or_default();
+    assert_eq!(again, exprs, "{src} -> {printed}");
+}
+
+fn values(db: &StaticDatabase, src: &str) -> Vec<(String, f64)> {
+    run_on(db, src, ctx())
+        .iter()
+        .map(|l| (l.label.clone(), l.values[0]))
+        .collect()
+}
+
+/// `sps` on two `www` nodes (10 and 20, status 404) and one `api` node (100); three `www`
+/// instances and one `api` instance in `poller.asg.instance`; two `www` instances UP in
+/// discovery and one DOWN.
+fn fleet() -> StaticDatabase {
+    let mut db = StaticDatabase::new(60_000);
+    for (app, node, v) in [
+        ("www", "i-1", 10.0),
+        ("www", "i-2", 20.0),
+        ("api", "a-1", 100.0),
+    ] {
+        db.push_fn(
+            [
+                ("name", "sps"),
+                ("nf.app", app),
+                ("nf.node", node),
+                ("status", "404"),
+            ],
+            move |_| v,
+        );
+    }
+    for (app, node) in [
+        ("www", "i-1"),
+        ("www", "i-2"),
+        ("www", "i-3"),
+        ("api", "a-1"),
+    ] {
+        db.push_fn(
+            [
+                ("name", "poller.asg.instance"),
+                ("nf.app", app),
+                ("nf.node", node),
+            ],
+            |_| 1.0,
+        );
+    }
+    for (node, state) in [("i-1", "UP"), ("i-2", "UP"), ("i-3", "DOWN")] {
+        db.push_fn(
+            [
+                ("name", "discovery.status"),
+                ("nf.app", "www"),
+                ("nf.node", node),
+                ("state", state),
+            ],
+            |_| 1.0,
+        );
+    }
+    db
+}
+
+#[test]
+fn custom_averages_print_as_written() {
+    round_trip("name,sps,:eq,:node-avg", "name,sps,:eq,:node-avg");
+    round_trip(
+        "name,sps,:eq,:node-avg,(,nf.app,),:by",
+        "name,sps,:eq,:node-avg,(,nf.app,),:by",
+    );
+    round_trip(
+        "name,sps,:eq,:eureka-avg,1h,:offset",
+        "name,sps,:eq,:eureka-avg,1h,:offset",
+    );
+    round_trip(
+        "name,sps,:eq,:node-avg,:cf-max",
+        "name,sps,:eq,:node-avg,:cf-max",
+    );
+    // A custom average needs a query, as in Atlas (`Query -- TimeSeriesExpr`).
+    assert!(interpret("1,:const,:node-avg").is_err());
+}
+
+#[test]
+fn node_avg_divides_by_the_instances_in_scope() {
+    let db = fleet();
+    let q = "name,sps,:eq,nf.app,www,:eq,:and,status,404,:eq,:and";
+    // status is not a custom-average key, so the denominator is
+    // name=poller.asg.instance AND nf.app=www: 3 instances. (10 + 20) / 3 = 10.
+    let got = values(&db, &format!("{q},:node-avg"));
+    assert_eq!(got.len(), 1);
+    assert!(same(got[0].1, 10.0), "{got:?}");
+    // Grouped by a custom key, the denominator is grouped too: 10/1 and 20/1.
+    let got = values(&db, &format!("{q},:node-avg,(,nf.node,),:by"));
+    let v: Vec<f64> = got.iter().map(|g| g.1).collect();
+    assert_eq!(v, vec![10.0, 20.0]);
+    // Grouped by another key, the denominator stays whole: 30 / 3.
+    let got = values(&db, &format!("{q},:node-avg,(,status,),:by"));
+    assert_eq!(got.len(), 1);
+    assert!(same(got[0].1, 10.0), "{got:?}");
+    // Without scope: (10 + 20 + 100) / 4 instances.
+    let got = values(&db, "name,sps,:eq,:node-avg");
+    assert!(same(got[0].1, 32.5), "{got:?}");
+    // Atlas's NamedRewriteSuite: `q,:node-avg,(,app,),:by` = sum(q) by app / base by app.
+    let a = values(&db, "name,sps,:eq,:node-avg,(,nf.app,),:by");
+    let b = values(
+        &db,
+        "name,sps,:eq,(,nf.app,),:by,name,poller.asg.instance,:eq,(,nf.app,),:by,:div",
+    );
+    let (a, b): (Vec<f64>, Vec<f64>) = (
+        a.iter().map(|x| x.1).collect(),
+        b.iter().map(|x| x.1).collect(),
+    );
+    assert_eq!(a, b);
+    assert_eq!(a, vec![100.0, 10.0]);
+}
+
+#[test]
+fn eureka_avg_divides_by_the_instances_up() {
+    let db = fleet();
+    // Two www instances are UP: (10 + 20) / 2.
+    let got = values(&db, "name,sps,:eq,nf.app,www,:eq,:and,:eureka-avg");
+    assert!(same(got[0].1, 15.0), "{got:?}");
+    // A negated clause on a non-key is dropped, not turned into :false.
+    let got = values(
+        &db,
+        "name,sps,:eq,nf.app,www,:eq,:and,status,500,:eq,:not,:and,:eureka-avg",
+    );
+    assert!(same(got[0].1, 15.0), "{got:?}");
+}
