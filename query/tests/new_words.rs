@@ -144,3 +144,84 @@ fn eureka_avg_divides_by_the_instances_up() {
     );
     assert!(same(got[0].1, 15.0), "{got:?}");
 }
+
+/// The DES line of the epic macros with alpha = beta = 0 and training 1: the prediction is
+/// NaN at the first point and then stays at the first value, 10.
+fn epic_db() -> StaticDatabase {
+    let mut db = StaticDatabase::new(60_000);
+    let nan = f64::NAN;
+    db.push(
+        [("name", "line")],
+        0,
+        vec![10.0, 10.0, 3.0, 20.0, 13.0, 7.0, 10.0, 15.0, nan, 11.0],
+    );
+    db
+}
+
+#[test]
+fn des_epic_signal_flags_points_outside_both_bounds() {
+    let db = epic_db();
+    // noise 4 → bounds 6 and 14; 20% → bounds 8 and 12. A point counts when it is below
+    // both lower bounds (3) or above both upper bounds (20, 15); 13 and 7 cross only one.
+    // At the first point the prediction is NaN, so every comparison is 0.
+    let src = "name,line,:eq,1,0,0,0.2,0.2,4,:des-epic-signal";
+    let lines = run_on(&db, src, ctx());
+    assert_eq!(lines.len(), 1);
+    assert_values(
+        src,
+        &lines[0],
+        &[0.0, 0.0, 1.0, 1.0, 0.0, 0.0, 0.0, 1.0, 0.0, 0.0],
+    );
+    // Atlas's example parses, prints as its expansion, and reads back equal.
+    let exprs =
+        parse("name,sps,:eq,:sum,10,0.1,0.5,0.2,0.2,4,:des-epic-signal").unwrap_or_default();
+    assert_eq!(exprs.len(), 1);
+    let printed = exprs[0].to_string();
+    assert!(printed.contains("10,0.1,0.5,:des"), "{printed}");
+    assert_eq!(parse(&printed).unwrap_or_default(), exprs);
+    // The macro leaves its variables behind, as Atlas's does.
+    let stack = interpret(&format!("{src},pred,:get")).unwrap_or_default();
+    assert_eq!(stack.len(), 2);
+    assert_eq!(stack[1].to_string(), "name,line,:eq,:sum,1,0.0,0.0,:des");
+    // A bad stack names the signature.
+    let e = interpret("name,line,:eq,1,0,0,0.2,4,:des-epic-signal").err();
+    assert!(e.is_some_and(|e| e.to_string().contains("max percent")));
+}
+
+#[test]
+fn des_epic_viz_shows_the_signal_the_line_and_the_bounds() {
+    let db = epic_db();
+    let exprs = parse("name,line,:eq,1,0,0,0.2,0.2,4,:des-epic-viz").unwrap_or_default();
+    let legends: Vec<String> = exprs
+        .iter()
+        .map(|e| e.style.legend.clone().unwrap_or_default())
+        .collect();
+    assert_eq!(
+        legends,
+        [
+            "triggered",
+            "line",
+            "minPredNoiseBound",
+            "minPredPercentBound",
+            "maxPredNoiseBound",
+            "maxPredPercentBound"
+        ]
+    );
+    assert!(exprs[0]
+        .to_string()
+        .ends_with(":vspan,triggered,:legend,40,:alpha"));
+    // The bounds at the second point: 10 - 4, 10 * 0.8, 10 + 4, 10 * 1.2.
+    let at1: Vec<f64> = exprs[2..]
+        .iter()
+        .map(|e| {
+            let l = sextant_query::eval_expr(&e.expr, &ctx(), &db).unwrap_or_default();
+            l.first().map(|l| l.values[1]).unwrap_or(f64::NAN)
+        })
+        .collect();
+    for (got, want) in at1.iter().zip([6.0, 8.0, 14.0, 12.0]) {
+        assert!(same(*got, want), "{at1:?}");
+    }
+    for e in &exprs {
+        assert_eq!(parse(&e.to_string()).unwrap_or_default(), vec![e.clone()]);
+    }
+}

@@ -119,7 +119,9 @@ fn ts() -> impl Strategy<Value = String> {
             (inner.clone(), 0.0f64..1.0).prop_map(|(a, v)| format!("{a},{v},:clamp-min")),
             (inner.clone(), prop::sample::select(vec!["app", "zone"]))
                 .prop_map(|(a, k)| format!("{a},{k},x,:as")),
-            (inner, 2u32..20).prop_map(|(a, n)| format!("{a},{n},0.1,0.5,:des")),
+            (inner.clone(), 2u32..20).prop_map(|(a, n)| format!("{a},{n},0.1,0.5,:des")),
+            (inner, 1u32..20)
+                .prop_map(|(a, n)| format!("{a},{n},0.1,0.5,0.2,0.1,4,:des-epic-signal")),
         ]
     })
 }
@@ -191,7 +193,7 @@ proptest! {
         ":add", ":div", ":fdiv", ":neg", ":const", ":time", ":random", ":avg", ":stddev",
         ":pct", ":as", ":cg", ":dist-avg", ":node-avg", ":eureka-avg", ":median", ":cos", ":time-span", ":srandom",
         ":rolling-count", ":rolling-mean", ":des", ":sdes", ":trend", ":integral",
-        ":derivative", ":delay", ":des-simple", ":sdes-fast",
+        ":derivative", ":delay", ":des-simple", ":sdes-fast", ":des-epic-signal", ":des-epic-viz",
         ":stat", ":stat-max", ":filter", ":topk", ":bottomk-others-avg", ":consolidate",
         ":legend", ":color", ":alpha", ":palette", ":ls", ":lw", ":area", ":sort", ":order",
         ":limit", ":s", ":decode", ":axis", ":strip-style", ":percentiles-heatmap",

@@ -12,6 +12,23 @@ pub const MAX_WINDOW: i64 = 86_400;
 
 const TS_N: &str = "a time series and a window size";
 
+/// Atlas's `desEpicSignal` macro (`StatefulVocabulary.scala`), word for word: bounds around a
+/// DES prediction from an absolute noise and from percentages, and a 0/1 signal that is 1 when
+/// the line is below both lower bounds or above both upper bounds. It leaves the variables
+/// `line`, `pred`, `minPredNoiseBound`, `minPredPercentBound`, `maxPredNoiseBound` and
+/// `maxPredPercentBound` set, which `:des-epic-viz` reads.
+pub(crate) const DES_EPIC_SIGNAL: &str = "noise,:sset,minPercent,:sset,maxPercent,:sset,\
+    beta,:sset,alpha,:sset,trainingSize,:sset,line,:sset,\
+    pred,line,:get,trainingSize,:get,alpha,:get,beta,:get,:des,:set,\
+    minPredNoiseBound,pred,:get,noise,:get,:sub,:set,\
+    minPredPercentBound,pred,:get,1.0,:const,minPercent,:get,:const,:fsub,:fmul,:set,\
+    maxPredNoiseBound,pred,:get,noise,:get,:add,:set,\
+    maxPredPercentBound,pred,:get,2.0,:const,1.0,:const,maxPercent,:get,:const,:fsub,:fsub,\
+    :fmul,:set,\
+    line,:get,minPredNoiseBound,:get,:lt,line,:get,minPredPercentBound,:get,:lt,:and,\
+    line,:get,maxPredNoiseBound,:get,:gt,line,:get,maxPredPercentBound,:get,:gt,:and,\
+    :or";
+
 pub(crate) fn run(it: &mut Interp) -> Result<Step> {
     let word = it.word.clone();
     let w = word.as_str();
@@ -93,6 +110,20 @@ pub(crate) fn run(it: &mut Interp) -> Result<Step> {
                 _ => "10,0.03,0.04",
             };
             it.run_macro(&format!("{params},:{base}"))?;
+            return Ok(Step::Done);
+        }
+        "des-epic-signal" => {
+            use super::Kind::{Double, Int, Styled};
+            // Checked up front so a bad stack names this word's signature rather than
+            // failing inside the macro at `:sset`.
+            if !it.fits(&[Styled, Int, Double, Double, Double, Double, Double]) {
+                return Ok(Step::NoMatch(
+                    "a time series, training size, alpha, beta, max percent, min percent \
+                     and noise",
+                    7,
+                ));
+            }
+            it.run_macro(DES_EPIC_SIGNAL)?;
             return Ok(Step::Done);
         }
         _ => return Ok(Step::Unknown),

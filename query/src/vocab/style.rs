@@ -156,6 +156,27 @@ pub(crate) fn run(it: &mut Interp) -> Result<Step> {
             it.run_macro("(,percentile,),:cg,heatmap,:ls")?;
             Ok(Step::Done)
         }
+        "des-epic-viz" => {
+            use super::Kind::{Double, Int, Styled};
+            if !it.fits(&[Styled, Int, Double, Double, Double, Double, Double]) {
+                return Ok(Step::NoMatch(
+                    "a time series, training size, alpha, beta, max percent, min percent \
+                     and noise",
+                    7,
+                ));
+            }
+            // Atlas's `desEpicViz` (`StyleVocabulary.scala`): the signal as a vertical span,
+            // then the input line and the four bounds, each with its name as legend.
+            it.run_macro(
+                ":des-epic-signal,:vspan,40,:alpha,triggered,:legend,\
+                 line,:get,line,:legend,\
+                 minPredNoiseBound,:get,minPredNoiseBound,:legend,\
+                 minPredPercentBound,:get,minPredPercentBound,:legend,\
+                 maxPredNoiseBound,:get,maxPredNoiseBound,:legend,\
+                 maxPredPercentBound,:get,maxPredPercentBound,:legend",
+            )?;
+            Ok(Step::Done)
+        }
         "strip-style" => {
             let [x] = sig!(it, [Styled], "an expression");
             let (e, _) = it.ts(x)?;
