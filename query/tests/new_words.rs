@@ -225,3 +225,60 @@ fn des_epic_viz_shows_the_signal_the_line_and_the_bounds() {
         assert_eq!(parse(&e.to_string()).unwrap_or_default(), vec![e.clone()]);
     }
 }
+
+/// Percentile buckets of a timer `lat` (bucket 0x64 = 100 up to ~11.2 ms, 0x65 = 101 up to
+/// ~12.6 ms, 0x83 = 131 up to ~1.07 s) and one distribution-summary bucket 5 (amount 5).
+fn buckets_db() -> StaticDatabase {
+    let mut db = StaticDatabase::new(60_000);
+    for (app, bucket, v) in [
+        ("a", "T0064", 50.0),
+        ("b", "T0065", 100.0),
+        ("a", "T0083", 7.0),
+        ("b", "D0005", 3.0),
+    ] {
+        db.push_fn(
+            [
+                ("name", "lat"),
+                ("nf.app", app),
+                ("statistic", "percentile"),
+                ("percentile", bucket),
+            ],
+            move |_| v,
+        );
+    }
+    db
+}
+
+#[test]
+fn sample_count_sums_the_buckets_in_range() {
+    round_trip(
+        "name,lat,:eq,:sample-count",
+        "name,lat,:eq,0.0,Infinity,:sample-count",
+    );
+    round_trip(
+        "name,lat,:eq,1,10,:sample-count,(,nf.app,),:by,1h,:offset",
+        "name,lat,:eq,1.0,10.0,:sample-count,(,nf.app,),:by,1h,:offset",
+    );
+    assert!(interpret("name,lat,:eq,2,1,:sample-count").is_err());
+    assert!(interpret("name,lat,:eq,NaN,1,:sample-count").is_err());
+    assert!(interpret("1,2,:sample-count").is_err());
+
+    let db = buckets_db();
+    let v = |src: &str| values(&db, src).iter().map(|x| x.1).collect::<Vec<f64>>();
+    // Everything: 50 + 100 + 7 + 3.
+    assert_eq!(v("name,lat,:eq,:sample-count"), vec![160.0]);
+    // Up to 12 ms: 12,000,000 ns is in bucket 101, so timer buckets 0..=101 (50 + 100); the
+    // amount bound 0.012 only reaches distribution bucket 1.
+    assert_eq!(v("name,lat,:eq,0,0.012,:sample-count"), vec![150.0]);
+    // From 1 s: timer bucket 131 (7); from amount 1: distribution buckets 1.. (3).
+    assert_eq!(v("name,lat,:eq,1,Infinity,:sample-count"), vec![10.0]);
+    // Grouped: a = 50 + 7, b = 100 + 3.
+    assert_eq!(
+        v("name,lat,:eq,:sample-count,(,nf.app,),:by"),
+        vec![57.0, 103.0]
+    );
+    // The output keeps the query's exact tags, not the bucket ranges.
+    let lines = run_on(&db, "name,lat,:eq,:sample-count", ctx());
+    assert_eq!(lines[0].tags.get("name").map(String::as_str), Some("lat"));
+    assert!(!lines[0].tags.contains_key("percentile"));
+}

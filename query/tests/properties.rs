@@ -60,6 +60,7 @@ fn ts() -> impl Strategy<Value = String> {
             .prop_map(|(q, w)| format!("{q},:{w}")),
         (query(), prop::sample::select(vec!["name", "zone"]))
             .prop_map(|(q, k)| format!("{q},(,{k},),:by")),
+        (query(), 0u32..5, 5u32..100).prop_map(|(q, a, b)| format!("{q},{a},{b},:sample-count")),
         number().prop_map(|n| format!("{n},:const")),
         Just(":random".to_string()),
         Just("hourOfDay,:time".to_string()),
@@ -191,7 +192,7 @@ proptest! {
         ":eq", ":has", ":and", ":or", ":not", ":re", ":in", ":cq", ":true", ":false", ":lt",
         ":sum", ":count", ":max", ":min", ":all", ":by", ":offset", ":cf-max", ":percentiles",
         ":add", ":div", ":fdiv", ":neg", ":const", ":time", ":random", ":avg", ":stddev",
-        ":pct", ":as", ":cg", ":dist-avg", ":node-avg", ":eureka-avg", ":median", ":cos", ":time-span", ":srandom",
+        ":pct", ":as", ":cg", ":dist-avg", ":node-avg", ":eureka-avg", ":sample-count", ":median", ":cos", ":time-span", ":srandom",
         ":rolling-count", ":rolling-mean", ":des", ":sdes", ":trend", ":integral",
         ":derivative", ":delay", ":des-simple", ":sdes-fast", ":des-epic-signal", ":des-epic-viz",
         ":stat", ":stat-max", ":filter", ":topk", ":bottomk-others-avg", ":consolidate",

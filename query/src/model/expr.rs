@@ -306,7 +306,8 @@ impl OthersFn {
 }
 
 /// Operators that Atlas rewrites into other expressions but prints under their own name.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// Only `PartialEq`: `:sample-count` carries its numeric bounds.
+#[derive(Debug, Clone, Copy, PartialEq)]
 pub enum RewriteKind {
     /// `:avg`: sum / count.
     Avg,
@@ -324,6 +325,14 @@ pub enum RewriteKind {
     NodeAvg,
     /// `:eureka-avg`: sum over the number of instances UP in discovery in the same scope.
     EurekaAvg,
+    /// `min,max,:sample-count`: sum of the percentile bucket counters overlapping
+    /// `[min, max]` (seconds for timers, raw amounts for distribution summaries).
+    SampleCount {
+        /// Lower bound, not NaN, at most `max`.
+        min: f64,
+        /// Upper bound, not NaN.
+        max: f64,
+    },
 }
 
 impl RewriteKind {
@@ -338,6 +347,7 @@ impl RewriteKind {
             RewriteKind::DistStddev => "dist-stddev",
             RewriteKind::NodeAvg => "node-avg",
             RewriteKind::EurekaAvg => "eureka-avg",
+            RewriteKind::SampleCount { .. } => "sample-count",
         }
     }
 }

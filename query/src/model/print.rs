@@ -7,7 +7,7 @@
 use std::fmt;
 
 use super::data::DataExpr;
-use super::expr::{Expr, StatefulOp};
+use super::expr::{Expr, RewriteKind, StatefulOp};
 use super::rewrite::simple_input;
 use super::style::{Palette, SedOp, Style, StyleExpr};
 use crate::{Query, TagMap};
@@ -292,6 +292,10 @@ impl Printer {
             Expr::Rewrite(kind, input, keys) => match simple_input(input) {
                 Some(a) => {
                     self.query(&a.query, out);
+                    if let RewriteKind::SampleCount { min, max } = kind {
+                        tok(out, &fmt_num(*min));
+                        tok(out, &fmt_num(*max));
+                    }
                     tok(out, &format!(":{}", kind.name()));
                     if !keys.is_empty() {
                         list(out, keys);

@@ -100,6 +100,21 @@ fn common_query(q: &Query) -> Query {
     }
 }
 
+/// The `percentile` tags (`T%04X` timers, `D%04X` distribution summaries) of the buckets
+/// overlapping `[min, max]`, as lexical ranges: the tags are fixed-width upper-case hex, so
+/// their lexical order is the bucket order. Timer buckets are in ns and the bounds in seconds.
+fn bucket_range(min: f64, max: f64) -> Query {
+    // `as i64` saturates (Infinity → i64::MAX, negatives are clamped by bucket_index), and
+    // the ceiling finds the bucket holding a fractional bound since boundaries are integers.
+    let index = |v: f64| crate::eval::bucket_index(v.ceil() as i64);
+    let range = |prefix: char, scale: f64| {
+        let lo = format!("{prefix}{:04X}", index(min * scale));
+        let hi = format!("{prefix}{:04X}", index(max * scale));
+        Query::Ge("percentile".into(), lo).and(Query::Le("percentile".into(), hi))
+    };
+    range('T', 1e9).or(range('D', 1.0))
+}
+
 /// The expression a named rewrite evaluates as.
 pub(crate) fn rewrite(kind: RewriteKind, input: &Expr, keys: &[String]) -> Expr {
     let simple = simple_input(input);
@@ -186,6 +201,12 @@ pub(crate) fn rewrite(kind: RewriteKind, input: &Expr, keys: &[String]) -> Expr 
                 data(AggrFn::Sum, a, base, &den_keys),
             )
         }
+        (RewriteKind::SampleCount { min, max }, Some(a)) => data(
+            AggrFn::Sum,
+            a,
+            a.query.clone().and(bucket_range(min, max)),
+            keys,
+        ),
         // The dist words and custom averages only accept a query, so a non-simple input cannot be built; fall
         // back to the input itself rather than fail.
         (
@@ -193,7 +214,8 @@ pub(crate) fn rewrite(kind: RewriteKind, input: &Expr, keys: &[String]) -> Expr 
             | RewriteKind::DistMax
             | RewriteKind::DistStddev
             | RewriteKind::NodeAvg
-            | RewriteKind::EurekaAvg,
+            | RewriteKind::EurekaAvg
+            | RewriteKind::SampleCount { .. },
             None,
         ) => input.clone(),
     }

@@ -314,6 +314,28 @@ pub(crate) fn run(it: &mut Interp) -> Result<Step> {
             let input = Expr::Data(DataExpr::sum(q));
             StackItem::Expr(Expr::Rewrite(kind, Box::new(input), Vec::new()))
         }
+        "sample-count" => {
+            if it.fits(&[super::Kind::Query]) {
+                // Atlas's one-argument form is the macro `0,Infinity,:sample-count`.
+                it.run_macro("0,Infinity,:sample-count")?;
+                return Ok(Step::Done);
+            }
+            let [q, lo, hi] = sig!(
+                it,
+                [Query, Double, Double],
+                "a query, or a query, a minimum and a maximum"
+            );
+            let q = it.query(q)?;
+            let (min, max) = (it.double(lo)?, it.double(hi)?);
+            if min.is_nan() || max.is_nan() || min > max {
+                return Err(it.err(format!(
+                    "the range must be two numbers with min <= max, found [{min}, {max}]"
+                )));
+            }
+            let input = Expr::Data(DataExpr::sum(q));
+            let kind = RewriteKind::SampleCount { min, max };
+            StackItem::Expr(Expr::Rewrite(kind, Box::new(input), Vec::new()))
+        }
         "cos" | "tan" | "cot" | "sec" | "csc" => {
             let body = match w {
                 "cos" => ":pi,2,:div,:add,:sin",
