@@ -282,3 +282,92 @@ fn sample_count_sums_the_buckets_in_range() {
     assert_eq!(lines[0].tags.get("name").map(String::as_str), Some("lat"));
     assert!(!lines[0].tags.contains_key("percentile"));
 }
+
+/// Register series of a `DistinctCountSketch` on two instances of app `a` and one of `b`.
+fn sketch_db() -> StaticDatabase {
+    let mut db = StaticDatabase::new(60_000);
+    let nan = f64::NAN;
+    let mut reg = |app: &str, node: &str, r: &str, values: Vec<f64>| {
+        db.push(
+            [
+                ("name", "users"),
+                ("nf.app", app),
+                ("nf.node", node),
+                ("statistic", "distinct"),
+                ("distinct", r),
+            ],
+            0,
+            values,
+        );
+    };
+    reg("a", "i-1", "R0", vec![1.0; 10]);
+    reg("a", "i-1", "R1", vec![2.0; 10]);
+    reg("a", "i-2", "R1", vec![3.0; 10]);
+    reg("a", "i-2", "R5", vec![1.0; 10]);
+    // For the cumulative form: R0 set only at the first step, RA only at the second.
+    let mut once = vec![nan; 10];
+    once[0] = 1.0;
+    reg("b", "j-1", "R0", once);
+    let mut second = vec![nan; 10];
+    second[1] = 4.0;
+    reg("b", "j-1", "RA", second);
+    db
+}
+
+#[test]
+fn approx_distinct_estimates_from_sketch_registers() {
+    round_trip(
+        "name,users,:eq,:approx-distinct",
+        "name,users,:eq,:sum,:approx-distinct",
+    );
+    round_trip(
+        "name,users,:eq,(,nf.app,),:by,:approx-distinct-cumulative,1h,:offset",
+        "name,users,:eq,:sum,(,nf.app,),:by,1h,:offset,:approx-distinct-cumulative",
+    );
+    let db = sketch_db();
+    let linear = |set: f64| 16.0 * (16.0 / (16.0 - set)).ln();
+    // App a: the register-wise max across instances is R0 = 1, R1 = 3, R5 = 1; 16 registers
+    // (the smallest sketch), 3 set, so the small-range estimate 16 ln(16/13) ≈ 3.32.
+    let lines = run_on(
+        &db,
+        "name,users,:eq,nf.app,a,:eq,:and,:approx-distinct",
+        ctx(),
+    );
+    assert_eq!(lines.len(), 1);
+    assert!(same(lines[0].values[0], linear(3.0)), "{lines:?}");
+    assert_eq!(lines[0].tags.get("distinct"), None);
+    assert_eq!(
+        lines[0].label,
+        "approx-distinct(name=users, nf.app=a, statistic=distinct)"
+    );
+    // Grouped by app: b has one register set at t0 and another at t1, NaN after.
+    let lines = run_on(&db, "name,users,:eq,(,nf.app,),:by,:approx-distinct", ctx());
+    assert_eq!(lines.len(), 2);
+    let b = &lines[1];
+    assert_eq!(b.tags.get("nf.app").map(String::as_str), Some("b"));
+    assert!(same(b.values[0], linear(1.0)) && same(b.values[1], linear(1.0)));
+    assert!(b.values[2].is_nan(), "{b:?}");
+    // Cumulative: the running max per register keeps both set from t1 on.
+    let lines = run_on(
+        &db,
+        "name,users,:eq,nf.app,b,:eq,:and,:approx-distinct-cumulative",
+        ctx(),
+    );
+    let expected: Vec<f64> = (0..10)
+        .map(|i| if i == 0 { linear(1.0) } else { linear(2.0) })
+        .collect();
+    assert_values("cumulative", &lines[0], &expected);
+    // :all keeps one estimate per instance: i-1 has 2 registers set, i-2 has 2.
+    let lines = run_on(
+        &db,
+        "name,users,:eq,nf.app,a,:eq,:and,:all,:approx-distinct",
+        ctx(),
+    );
+    assert_eq!(lines.len(), 2);
+    assert!(lines.iter().all(|l| same(l.values[0], linear(2.0))));
+    // Lines without registers are an error that says what is needed.
+    let exprs =
+        parse("name,users,:eq,:sum,(,nf.node,),:by,:sum,:approx-distinct").unwrap_or_default();
+    let e = sextant_query::eval_expr(&exprs[0].expr, &ctx(), &db).err();
+    assert!(e.is_some_and(|e| e.to_string().contains("distinct=R")));
+}

@@ -87,7 +87,9 @@ fn ts() -> impl Strategy<Value = String> {
                     "stddev",
                     "pct",
                     "cf-max",
-                    "cf-sum"
+                    "cf-sum",
+                    "approx-distinct",
+                    "approx-distinct-cumulative"
                 ])
             )
                 .prop_map(|(a, w)| format!("{a},:{w}")),
@@ -192,7 +194,8 @@ proptest! {
         ":eq", ":has", ":and", ":or", ":not", ":re", ":in", ":cq", ":true", ":false", ":lt",
         ":sum", ":count", ":max", ":min", ":all", ":by", ":offset", ":cf-max", ":percentiles",
         ":add", ":div", ":fdiv", ":neg", ":const", ":time", ":random", ":avg", ":stddev",
-        ":pct", ":as", ":cg", ":dist-avg", ":node-avg", ":eureka-avg", ":sample-count", ":median", ":cos", ":time-span", ":srandom",
+        ":pct", ":as", ":cg", ":dist-avg", ":node-avg", ":eureka-avg", ":sample-count",
+        ":approx-distinct", ":approx-distinct-cumulative", ":median", ":cos", ":time-span", ":srandom",
         ":rolling-count", ":rolling-mean", ":des", ":sdes", ":trend", ":integral",
         ":derivative", ":delay", ":des-simple", ":sdes-fast", ":des-epic-signal", ":des-epic-viz",
         ":stat", ":stat-max", ":filter", ":topk", ":bottomk-others-avg", ":consolidate",

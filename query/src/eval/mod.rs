@@ -4,6 +4,7 @@
 //! over a million series holds one line); everything above them works on whole lines.
 
 mod data;
+mod distinct;
 mod filter;
 mod math;
 mod percentiles;
@@ -230,6 +231,9 @@ pub(crate) fn eval(expr: &Expr, env: &Env<'_>) -> Result<Vec<TimeSeries>> {
         | Expr::Rewrite(..) => math::eval_math(expr, env),
         Expr::Percentiles { data, pcts } => percentiles::eval_percentiles(data, pcts, env),
         Expr::Stateful(op, e) => stateful::eval_stateful(op, e, env),
+        Expr::ApproxDistinct { expr, cumulative } => {
+            distinct::eval_approx_distinct(expr, *cumulative, env)
+        }
         Expr::Stat(..)
         | Expr::StatPlaceholder(_)
         | Expr::Filter(..)

@@ -398,6 +398,14 @@ pub enum Expr {
     Rewrite(RewriteKind, Box<Expr>, Vec<String>),
     /// A stateful operator.
     Stateful(StatefulOp, Box<Expr>),
+    /// `:approx-distinct` (or `:approx-distinct-cumulative` when `cumulative`): HyperLogLog
+    /// estimate from `statistic=distinct` register series tagged `distinct=R<hex index>`.
+    ApproxDistinct {
+        /// Input; its data expressions are read as the max of each register.
+        expr: Box<Expr>,
+        /// Take the running max of each register first.
+        cumulative: bool,
+    },
     /// `name,:stat`: each line replaced by a constant line of its statistic.
     Stat(Box<Expr>, StatKind),
     /// `:stat-avg` etc.: inside a `:filter` condition, the statistic of the filtered lines.
@@ -454,6 +462,7 @@ macro_rules! match_shape {
             | Expr::As($e, ..)
             | Expr::Rewrite(_, $e, _)
             | Expr::Stateful(_, $e)
+            | Expr::ApproxDistinct { expr: $e, .. }
             | Expr::Stat($e, _)
             | Expr::TopK { expr: $e, .. }
             | Expr::Consolidate { expr: $e, .. } => $one,
@@ -544,6 +553,7 @@ impl Expr {
             Expr::Unary(_, e)
             | Expr::Clamp { expr: e, .. }
             | Expr::Stateful(_, e)
+            | Expr::ApproxDistinct { expr: e, .. }
             | Expr::Stat(e, _)
             | Expr::TopK { expr: e, .. }
             | Expr::Consolidate { expr: e, .. }

@@ -342,6 +342,17 @@ impl Printer {
                 }
                 tok(out, &format!(":{}", op.name()));
             }
+            Expr::ApproxDistinct { expr, cumulative } => {
+                self.expr(expr, out);
+                tok(
+                    out,
+                    if *cumulative {
+                        ":approx-distinct-cumulative"
+                    } else {
+                        ":approx-distinct"
+                    },
+                );
+            }
             Expr::Stat(e, kind) => {
                 self.expr(e, out);
                 tok(out, kind.name());

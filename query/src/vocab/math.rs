@@ -314,6 +314,15 @@ pub(crate) fn run(it: &mut Interp) -> Result<Step> {
             let input = Expr::Data(DataExpr::sum(q));
             StackItem::Expr(Expr::Rewrite(kind, Box::new(input), Vec::new()))
         }
+        "approx-distinct" => {
+            let [ts] = sig!(it, [Styled], TS);
+            let (e, s) = it.ts(ts)?;
+            let e = Expr::ApproxDistinct {
+                expr: Box::new(e),
+                cumulative: false,
+            };
+            passthrough(e, vec![s])
+        }
         "sample-count" => {
             if it.fits(&[super::Kind::Query]) {
                 // Atlas's one-argument form is the macro `0,Infinity,:sample-count`.

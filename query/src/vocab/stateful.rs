@@ -112,6 +112,18 @@ pub(crate) fn run(it: &mut Interp) -> Result<Step> {
             it.run_macro(&format!("{params},:{base}"))?;
             return Ok(Step::Done);
         }
+        "approx-distinct-cumulative" => {
+            // Atlas: `:dup,:cumulative-max,:approx-distinct` as a named rewrite; the running
+            // max is taken per register line, before the estimate.
+            let [ts] = sig!(it, [Styled], "a time series");
+            let (e, s) = it.ts(ts)?;
+            let e = Expr::ApproxDistinct {
+                expr: Box::new(e),
+                cumulative: true,
+            };
+            it.push(passthrough(e, vec![s]))?;
+            return Ok(Step::Done);
+        }
         "des-epic-signal" => {
             use super::Kind::{Double, Int, Styled};
             // Checked up front so a bad stack names this word's signature rather than
