@@ -36,11 +36,15 @@ impl Browser {
             std::path::Path::new(CHROMIUM).exists(),
             "{CHROMIUM} is missing: run scripts/setup-test-deps.sh (installs Debian's chromium)"
         );
+        // Tests launch browsers in parallel: two sharing a profile would make the second
+        // hand its window to the first and exit, so each gets a name of its own.
+        static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
         let profile = std::env::temp_dir().join(format!(
             "sextant-chromium-{}-{}",
             std::process::id(),
-            sextant_e2e::now_ms()
+            NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
         ));
+        let _ = std::fs::remove_dir_all(&profile);
         let mut child = Command::new(CHROMIUM)
             .args([
                 "--headless",
@@ -158,8 +162,12 @@ impl Browser {
 
     /// Waits until `js` is truthy in the page.
     fn wait(&mut self, what: &str, js: &str) -> Value {
+        // While a navigation is under way the old or a half-built document answers; a
+        // script that throws there means "not yet", not a failure.
+        let guarded =
+            format!("(() => {{ try {{ return ({js}); }} catch (_) {{ return null; }} }})()");
         wait_for(what, || {
-            let v = self.eval(js);
+            let v = self.eval(&guarded);
             let truthy =
                 !matches!(&v, Value::Null | Value::Bool(false)) && v != json!(0) && v != json!("");
             truthy.then_some(v)
