@@ -114,7 +114,13 @@ pub fn evaluate(
 ) -> Result<Graph, GraphError> {
     let config = store.config();
     let params = GraphParams::parse(pairs, &settings(config.step_ms, config.block_len), now)?;
-    let exprs = sextant_query::parse(&params.q)?;
+    // `cq` is ANDed into every query of the live stack, as Atlas's dashboards rewrite it
+    // (`:list,(,cq,:cq,),:each`). Appending keeps error positions in `q` unchanged.
+    let program = match params.cq.as_deref().filter(|cq| !cq.trim().is_empty()) {
+        Some(cq) => format!("{},:list,(,{cq},:cq,),:each", params.q),
+        None => params.q.clone(),
+    };
+    let exprs = sextant_query::parse(&program)?;
     let w = &params.window;
     let ctx = EvalContext::new(w.start, w.end, w.step).with_limits(EvalLimits {
         max_lines: limits.max_lines,

@@ -5,6 +5,7 @@
 //! - [`Store`]: series, their blocks and the tag index; implements
 //!   [`sextant_query::Database`] so stack-language expressions run on it.
 //! - [`app`] / [`AppState`]: the HTTP API as an axum router over a store.
+//! - [`Tokens`]: optional bearer tokens per role, checked by a middleware of [`app`].
 //! - [`Server`]: binds a listener, runs the API and the background maintenance, and stops
 //!   cleanly.
 //!
@@ -19,6 +20,7 @@
 #![deny(missing_docs)]
 
 mod alert;
+mod auth;
 mod clock;
 mod dashboard;
 mod demo;
@@ -33,6 +35,7 @@ mod server;
 mod store;
 
 pub use alert::{Alerting, AlertingConfig};
+pub use auth::{Denied, Role, Tokens, TokensError};
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use dashboard::{DashboardError, DashboardStore};
 pub use demo::Demo;

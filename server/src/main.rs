@@ -60,6 +60,10 @@ struct ServeArgs {
     /// Directory for state that must survive a restart (alert state, silences).
     #[arg(long, default_value = "./data")]
     data_dir: std::path::PathBuf,
+    /// Bearer tokens file: one `role token` per line (roles: publish, read, admin; `#`
+    /// comments). SEXTANT_TOKEN_PUBLISH/READ/ADMIN add more. No tokens: authentication off.
+    #[arg(long, value_name = "FILE")]
+    tokens: Option<std::path::PathBuf>,
 }
 
 fn millis(d: Duration) -> i64 {
@@ -74,6 +78,15 @@ fn config(a: ServeArgs) -> anyhow::Result<ServerConfig> {
         "--block-len must be 1..=65535"
     );
     let max_age_ms = a.max_age.map(millis).unwrap_or(step_ms.max(60_000));
+    let mut tokens = sextant_server::Tokens::new();
+    if let Some(path) = &a.tokens {
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("cannot read --tokens {}", path.display()))?;
+        tokens
+            .add_file(&text)
+            .with_context(|| format!("--tokens {}", path.display()))?;
+    }
+    tokens.add_env(|name| std::env::var(name).ok())?;
     Ok(ServerConfig {
         listen: a.listen,
         store: StoreConfig {
@@ -90,6 +103,7 @@ fn config(a: ServeArgs) -> anyhow::Result<ServerConfig> {
         },
         demo: a.demo,
         dashboards_dir: Some(a.data_dir.join("dashboards")),
+        auth: std::sync::Arc::new(tokens),
         alerting: sextant_server::AlertingConfig {
             rules_file: a.rules,
             data_dir: Some(a.data_dir),
@@ -136,8 +150,11 @@ async fn main() -> anyhow::Result<()> {
         .await
         .with_context(|| format!("cannot listen on {}", config.listen))?;
     let addr = server.local_addr()?;
-    if !addr.ip().is_loopback() {
-        tracing::warn!(%addr, "listening on a non-loopback address without authentication");
+    if !addr.ip().is_loopback() && !server.state().auth.is_enabled() {
+        tracing::warn!(
+            %addr,
+            "listening on a non-loopback address without authentication: anyone who can reach it may read, publish and change rules; set --tokens or SEXTANT_TOKEN_*"
+        );
     }
     // Tests and scripts read this line to find the port.
     println!("sextant listening on http://{addr}");

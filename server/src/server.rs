@@ -29,6 +29,8 @@ pub struct ServerConfig {
     pub alerting: AlertingConfig,
     /// Where dashboards are saved (`<data-dir>/dashboards`); `None` keeps them in memory.
     pub dashboards_dir: Option<std::path::PathBuf>,
+    /// Bearer tokens per role; empty turns authentication off.
+    pub auth: Arc<crate::auth::Tokens>,
 }
 
 /// A bound, not yet running server.
@@ -52,6 +54,7 @@ impl Server {
             .map_err(|e| std::io::Error::other(format!("alert rules: {e}")))?;
         let mut state = AppState::new(store, clock, config.limits);
         state.alerting = Arc::new(alerting);
+        state.auth = config.auth;
         if let Some(dir) = config.dashboards_dir {
             state.dashboards = Arc::new(crate::dashboard::DashboardStore::in_dir(dir));
         }

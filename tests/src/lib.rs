@@ -288,3 +288,74 @@ pub fn put_json(url: &str, body: &str) -> Answer {
 pub fn delete(url: &str) -> Answer {
     answer(agent().delete(url).call())
 }
+
+/// Sends `method` to `url` with extra headers (e.g. `authorization`), and `body` for the
+/// methods that carry one (POST, PUT).
+pub fn send(method: &str, url: &str, headers: &[(&str, &str)], body: &[u8]) -> Answer {
+    let agent = agent();
+    match method {
+        "POST" | "PUT" => {
+            let mut req = if method == "POST" {
+                agent.post(url)
+            } else {
+                agent.put(url)
+            };
+            for (k, v) in headers {
+                req = req.header(*k, *v);
+            }
+            answer(req.send(body))
+        }
+        _ => {
+            let mut req = match method {
+                "DELETE" => agent.delete(url),
+                _ => agent.get(url),
+            };
+            for (k, v) in headers {
+                req = req.header(*k, *v);
+            }
+            answer(req.call())
+        }
+    }
+}
+
+impl TestServer {
+    /// Like [`TestServer::start`], with extra environment variables for the server (the
+    /// test process's own environment is shared by tests running in parallel, so it is
+    /// never changed).
+    pub fn start_with_env(args: &[&str], env: &[(&str, &str)]) -> TestServer {
+        let own_dir = fresh_data_dir();
+        let mut command = Command::new(binary());
+        command
+            .args(["serve", "--listen", "127.0.0.1:0"])
+            .args(args)
+            .arg("--data-dir")
+            .arg(&own_dir)
+            .envs(env.iter().copied());
+        let mut child = command
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("the sextant binary could not start");
+        let stdout = child.stdout.take().expect("stdout is piped");
+        let mut lines = BufReader::new(stdout).lines();
+        let url = loop {
+            match lines.next() {
+                Some(Ok(line)) => {
+                    if let Some(url) = line.strip_prefix("sextant listening on ") {
+                        break url.trim().to_string();
+                    }
+                }
+                _ => {
+                    let _ = child.kill();
+                    panic!("sextant exited before printing its address");
+                }
+            }
+        };
+        std::thread::spawn(move || for _ in lines {});
+        TestServer {
+            child,
+            url,
+            own_dir: Some(own_dir),
+        }
+    }
+}

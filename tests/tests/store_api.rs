@@ -118,6 +118,14 @@ fn graph_answers_with_published_values() {
         sum.body
     );
 
+    // `cq` narrows every query of the expression.
+    let cq = get(&s.at(&format!(
+        "{}&cq=node,b,:eq",
+        url.replace(",(,node,),:by", ",:sum")
+    )))
+    .json();
+    assert_eq!(cq["values"][3], json!([6.0]), "{cq}");
+
     let bad = get(&s.at("/api/v1/graph?q=name,load,:eq,:sum,foo,:bar&format=json"));
     assert_eq!(bad.status, 400);
     let msg = bad.json()["message"]

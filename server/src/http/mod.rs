@@ -84,6 +84,8 @@ pub struct AppState {
     pub dashboards: Arc<crate::dashboard::DashboardStore>,
     /// The server's own meters; `None` when they could not be set up.
     pub selfmon: Option<crate::selfmon::SelfMetrics>,
+    /// Bearer tokens; empty means authentication is off.
+    pub auth: Arc<crate::auth::Tokens>,
 }
 
 impl AppState {
@@ -101,6 +103,7 @@ impl AppState {
             store,
             meters: Arc::default(),
             query_limits: QueryLimits::default(),
+            auth: Arc::default(),
         }
     }
 }
@@ -117,6 +120,11 @@ pub fn app(state: AppState) -> Router {
         .merge(dashboards::dashboard_routes())
         .merge(web::web_routes())
         .fallback(not_found)
+        // Outermost, so a refused request is answered before its body is read.
+        .layer(axum::middleware::from_fn_with_state(
+            state.auth.clone(),
+            crate::auth::require_role,
+        ))
         .with_state(state)
 }
 

@@ -1,0 +1,209 @@
+//! Every limit and every auth rule of the real server, each asserting the status code and
+//! the message a caller gets (issue 7, "Limits and backpressure" and "Security").
+//!
+//! Covered elsewhere and not repeated here: body size and gzip bombs
+//! (`publish.rs::oversize_bodies_get_413`), the tags `limit` parameter
+//! (`store_api.rs`, the `invalid limit` cases).
+
+use serde_json::json;
+use sextant_e2e::{binary, get, now_ms, post_json, send, Answer, TestServer};
+
+const PUBLISH: &str = "publish-token-0123456789abcdef";
+const READ: &str = "read-token-0123456789abcdef";
+const READ2: &str = "read-token-two-0123456789abcdef";
+const ADMIN: &str = "admin-token-0123456789abcdef";
+
+fn message(a: &Answer) -> String {
+    a.json()["message"].as_str().unwrap_or_default().to_string()
+}
+
+fn tokens_file(name: &str, text: &str) -> std::path::PathBuf {
+    let path = std::env::temp_dir().join(format!("sextant-e2e-{}-{name}", std::process::id()));
+    std::fs::write(&path, text).expect("a temp tokens file can be written");
+    path
+}
+
+fn with_auth(s: &TestServer) -> impl Fn(&str, &str, Option<&str>, &str) -> Answer + '_ {
+    move |method, path, token, body| {
+        let header = token.map(|t| format!("Bearer {t}"));
+        let mut headers = vec![("content-type", "application/json")];
+        if let Some(h) = &header {
+            headers.push(("authorization", h.as_str()));
+        }
+        send(method, &s.at(path), &headers, body.as_bytes())
+    }
+}
+
+fn one_point(name: &str) -> String {
+    json!({"metrics": [{"tags": {"name": name}, "timestamp": now_ms(), "value": 1.0}]}).to_string()
+}
+
+fn assert_401(a: &Answer, what: &str) {
+    assert_eq!(a.status, 401, "{}", a.body);
+    assert!(
+        a.header("www-authenticate")
+            .is_some_and(|v| v.starts_with("Bearer")),
+        "{:?}",
+        a.headers
+    );
+    assert!(message(a).contains(what), "{}", a.body);
+}
+
+fn assert_403(a: &Answer, role: &str) {
+    assert_eq!(a.status, 403, "{}", a.body);
+    assert_eq!(a.json()["type"], "error");
+    assert!(message(a).contains(&format!("'{role}' role")), "{}", a.body);
+}
+
+#[test]
+fn tokens_from_a_file_guard_each_role() {
+    let file = tokens_file(
+        "tokens",
+        &format!("# roles\npublish {PUBLISH}\nread {READ}\nread {READ2}\n\nadmin {ADMIN}\n"),
+    );
+    let file_arg = file.to_string_lossy().to_string();
+    let s = TestServer::start(&["--step", "1s", "--tokens", &file_arg]);
+    let call = with_auth(&s);
+
+    // The health check stays open for load balancers.
+    assert_eq!(get(&s.at("/healthcheck")).status, 200);
+
+    // 401: no header, a header of another scheme, an unknown token.
+    assert_401(
+        &call("GET", "/api/v1/tags", None, ""),
+        "authentication required",
+    );
+    let basic = send(
+        "GET",
+        &s.at("/api/v1/tags"),
+        &[("authorization", "Basic dXNlcjpwYXNz")],
+        b"",
+    );
+    assert_401(&basic, "malformed Authorization header");
+    let wrong = call("GET", "/api/v1/tags", Some("not-a-configured-token"), "");
+    assert_401(&wrong, "invalid bearer token");
+    assert!(wrong
+        .header("www-authenticate")
+        .is_some_and(|v| v.contains("invalid_token")));
+    // Unknown paths ask for a token before saying 404, so they reveal nothing.
+    assert_401(
+        &call("GET", "/api/v1/nope", None, ""),
+        "authentication required",
+    );
+
+    // publish: POST /api/v1/publish*, and nothing else.
+    for path in ["/api/v1/publish", "/api/v1/publish-fast"] {
+        assert_401(
+            &call("POST", path, None, &one_point("aa")),
+            "authentication",
+        );
+        assert_403(&call("POST", path, Some(READ), &one_point("aa")), "publish");
+        let ok = call("POST", path, Some(PUBLISH), &one_point("aa"));
+        assert_eq!(ok.status, 200, "{}", ok.body);
+        let ok = call("POST", path, Some(ADMIN), &one_point("bb"));
+        assert_eq!(ok.status, 200, "{}", ok.body);
+    }
+    assert_403(&call("GET", "/api/v1/tags", Some(PUBLISH), ""), "read");
+
+    // read: queries, listings, dashboards, the web UI; both read tokens work.
+    for path in [
+        "/api/v1/tags",
+        "/api/v1/tags/name",
+        "/api/v1/graph?q=name,aa,:eq&format=json",
+        "/api/v1/expr?q=1",
+        "/api/v1/stats",
+        "/api/v1/rules",
+        "/api/v1/alerts",
+        "/api/v1/silences",
+        "/api/v1/dashboards",
+        "/",
+        "/ui/app.js",
+    ] {
+        assert_401(&call("GET", path, None, ""), "authentication required");
+        for token in [READ, READ2, ADMIN] {
+            let a = call("GET", path, Some(token), "");
+            assert_eq!(a.status, 200, "{path}: {}", a.body);
+        }
+    }
+
+    // admin: rules reload, silences, dashboard changes.
+    let dashboard = json!({"title": "t", "graphs": []}).to_string();
+    let silence =
+        json!({"matchers": [{"name": "alertname", "value": "X"}], "endsAt": "2999-01-01T00:00:00Z"})
+            .to_string();
+    for (method, path, body) in [
+        ("POST", "/api/v1/rules/reload", ""),
+        ("POST", "/api/v1/silences", silence.as_str()),
+        ("DELETE", "/api/v1/silences/nope", ""),
+        ("PUT", "/api/v1/dashboards/d1", dashboard.as_str()),
+        ("DELETE", "/api/v1/dashboards/d1", ""),
+    ] {
+        assert_401(&call(method, path, None, body), "authentication required");
+        assert_403(&call(method, path, Some(READ), body), "admin");
+        assert_403(&call(method, path, Some(PUBLISH), body), "admin");
+    }
+    let created = call("POST", "/api/v1/silences", Some(ADMIN), &silence);
+    assert_eq!(created.status, 200, "{}", created.body);
+    let put = call("PUT", "/api/v1/dashboards/d1", Some(ADMIN), &dashboard);
+    assert!(put.status < 300, "{}", put.body);
+    let deleted = call("DELETE", "/api/v1/dashboards/d1", Some(ADMIN), "");
+    assert!(deleted.status < 300, "{}", deleted.body);
+    let _ = std::fs::remove_file(file);
+}
+
+#[test]
+fn tokens_from_the_environment() {
+    let both = format!("{READ},{READ2}");
+    let s = TestServer::start_with_env(
+        &["--step", "1s"],
+        &[
+            ("SEXTANT_TOKEN_READ", both.as_str()),
+            ("SEXTANT_TOKEN_PUBLISH", PUBLISH),
+        ],
+    );
+    let call = with_auth(&s);
+    assert_eq!(call("GET", "/api/v1/tags", Some(READ), "").status, 200);
+    assert_eq!(call("GET", "/api/v1/tags", Some(READ2), "").status, 200);
+    assert_403(
+        &call("POST", "/api/v1/publish", Some(READ2), &one_point("aa")),
+        "publish",
+    );
+    assert_eq!(
+        call("POST", "/api/v1/publish", Some(PUBLISH), &one_point("aa")).status,
+        200
+    );
+    // No admin token is configured: nobody may change rules.
+    assert_403(
+        &call("POST", "/api/v1/rules/reload", Some(READ), ""),
+        "admin",
+    );
+}
+
+#[test]
+fn without_tokens_everything_is_open() {
+    let s = TestServer::start(&["--step", "1s"]);
+    assert_eq!(
+        post_json(&s.at("/api/v1/publish"), &one_point("aa")).status,
+        200
+    );
+    assert_eq!(get(&s.at("/api/v1/tags")).status, 200);
+}
+
+#[test]
+fn a_bad_tokens_file_stops_the_server_at_start() {
+    let file = tokens_file("bad-tokens", &format!("read {READ}\nread tooShortTok\n"));
+    let out = std::process::Command::new(binary())
+        .args(["serve", "--listen", "127.0.0.1:0", "--tokens"])
+        .arg(&file)
+        .output()
+        .expect("the sextant binary runs");
+    let _ = std::fs::remove_file(file);
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("line 2: a token must be at least 16 characters"),
+        "{stderr}"
+    );
+    // The error names the line, never the token.
+    assert!(!stderr.contains("tooShortTok"), "{stderr}");
+}
