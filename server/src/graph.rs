@@ -134,3 +134,94 @@ pub fn evaluate(
     let lines = sextant_query::evaluate(&exprs, &ctx, &db)?;
     Ok(Graph { params, lines })
 }
+
+/// How many graph queries may evaluate at once. Evaluation is CPU-bound and runs on the
+/// blocking pool, which grows to hundreds of threads: without this bound a burst of heavy
+/// queries would make every query slow, and publishes with them.
+#[derive(Debug, Clone)]
+pub struct QuerySlots {
+    permits: std::sync::Arc<tokio::sync::Semaphore>,
+    size: usize,
+    wait: Duration,
+}
+
+/// Every slot stayed taken for the whole wait.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("too many concurrent queries: all {size} query slots stayed busy for {} ms; retry later", wait.as_millis())]
+pub struct QueriesBusy {
+    size: usize,
+    wait: Duration,
+}
+
+impl QuerySlots {
+    /// `size` slots; a query waits at most `wait` for one.
+    pub fn new(size: usize, wait: Duration) -> QuerySlots {
+        QuerySlots {
+            permits: std::sync::Arc::new(tokio::sync::Semaphore::new(size)),
+            size,
+            wait,
+        }
+    }
+
+    /// Number of slots.
+    pub fn size(&self) -> usize {
+        self.size
+    }
+
+    /// Takes a slot, held until the permit is dropped, or fails after the wait.
+    pub async fn acquire(&self) -> Result<tokio::sync::OwnedSemaphorePermit, QueriesBusy> {
+        let busy = QueriesBusy {
+            size: self.size,
+            wait: self.wait,
+        };
+        match tokio::time::timeout(self.wait, self.permits.clone().acquire_owned()).await {
+            Ok(Ok(permit)) => Ok(permit),
+            // The semaphore is never closed; treat it as busy rather than panic.
+            Ok(Err(_)) | Err(_) => Err(busy),
+        }
+    }
+}
+
+#[cfg(test)]
+mod budget_tests {
+    use super::*;
+    use crate::store::StoreConfig;
+
+    /// With no time at all, the scan stops at its first clock check (every 256 series).
+    #[test]
+    fn a_query_over_its_time_budget_fails_naming_it() -> Result<(), Box<dyn std::error::Error>> {
+        let store = Store::new(StoreConfig {
+            step_ms: 1000,
+            ..StoreConfig::default()
+        });
+        let now = 1_700_000_000_000;
+        for i in 0..300 {
+            let node = format!("n{i:03}");
+            store.ingest(
+                &[("atlas.dstype", "gauge"), ("name", "cpu"), ("node", &node)],
+                now,
+                1.0,
+                now,
+            )?;
+        }
+        let pairs: Vec<(String, String)> = [("q", "name,cpu,:eq,:sum"), ("s", "e-1m")]
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        let limits = QueryLimits {
+            budget: Duration::ZERO,
+            ..QueryLimits::default()
+        };
+        let error = evaluate(&store, &pairs, &limits, now)
+            .err()
+            .map(|e| e.to_string());
+        assert!(
+            error
+                .as_deref()
+                .is_some_and(|e| e.contains("query exceeded its time budget of 0 ms")),
+            "{error:?}"
+        );
+        assert!(evaluate(&store, &pairs, &QueryLimits::default(), now).is_ok());
+        Ok(())
+    }
+}

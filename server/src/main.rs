@@ -51,6 +51,23 @@ struct ServeArgs {
     /// Largest request body, bytes.
     #[arg(long, default_value_t = 16 << 20)]
     max_body_bytes: usize,
+    /// Most lines one graph answer may have.
+    #[arg(long, default_value_t = 1024)]
+    max_lines: usize,
+    /// Most datapoints one graph evaluation may hold (lines × steps, also per line).
+    #[arg(long, default_value_t = 500_000)]
+    max_datapoints: usize,
+    /// Wall-clock budget of one graph evaluation.
+    #[arg(long, default_value = "30s", value_parser = humantime::parse_duration)]
+    query_timeout: Duration,
+    /// Graph queries evaluated at once; others wait up to 1 s, then get 503
+    /// [default: twice the number of cores].
+    #[arg(long)]
+    query_concurrency: Option<usize>,
+    /// Longest wait for the next piece of a request body; a client that stalls longer
+    /// gets 400 and the connection is freed.
+    #[arg(long, default_value = "30s", value_parser = humantime::parse_duration)]
+    body_read_timeout: Duration,
     /// Feed synthetic demo data (a few hundred series over apps, regions and nodes).
     #[arg(long)]
     demo: bool,
@@ -73,6 +90,15 @@ fn millis(d: Duration) -> i64 {
 fn config(a: ServeArgs) -> anyhow::Result<ServerConfig> {
     let step_ms = millis(a.step);
     anyhow::ensure!(step_ms >= 1, "--step must be at least 1ms");
+    // Zero would refuse every query (or every line), which is never what is meant.
+    anyhow::ensure!(
+        a.query_concurrency != Some(0),
+        "--query-concurrency must be at least 1"
+    );
+    anyhow::ensure!(
+        a.max_lines >= 1 && a.max_datapoints >= 1,
+        "--max-lines and --max-datapoints must be at least 1"
+    );
     anyhow::ensure!(
         a.block_len >= 1 && a.block_len <= 65_535,
         "--block-len must be 1..=65535"
@@ -100,10 +126,19 @@ fn config(a: ServeArgs) -> anyhow::Result<ServerConfig> {
         limits: Limits {
             max_body_bytes: a.max_body_bytes,
             max_decompressed_bytes: a.max_body_bytes.saturating_mul(4),
+            query_concurrency: a
+                .query_concurrency
+                .unwrap_or_else(sextant_server::default_query_concurrency),
+            body_read_timeout: a.body_read_timeout,
         },
         demo: a.demo,
         dashboards_dir: Some(a.data_dir.join("dashboards")),
         auth: std::sync::Arc::new(tokens),
+        query_limits: sextant_server::QueryLimits {
+            max_lines: a.max_lines,
+            max_datapoints: a.max_datapoints,
+            budget: a.query_timeout,
+        },
         alerting: sextant_server::AlertingConfig {
             rules_file: a.rules,
             data_dir: Some(a.data_dir),

@@ -31,6 +31,8 @@ pub struct ServerConfig {
     pub dashboards_dir: Option<std::path::PathBuf>,
     /// Bearer tokens per role; empty turns authentication off.
     pub auth: Arc<crate::auth::Tokens>,
+    /// Limits of one graph query.
+    pub query_limits: crate::graph::QueryLimits,
 }
 
 /// A bound, not yet running server.
@@ -55,6 +57,7 @@ impl Server {
         let mut state = AppState::new(store, clock, config.limits);
         state.alerting = Arc::new(alerting);
         state.auth = config.auth;
+        state.query_limits = config.query_limits;
         if let Some(dir) = config.dashboards_dir {
             state.dashboards = Arc::new(crate::dashboard::DashboardStore::in_dir(dir));
         }

@@ -5,7 +5,10 @@
 //! (`publish.rs::oversize_bodies_get_413`), the tags `limit` parameter
 //! (`store_api.rs`, the `invalid limit` cases).
 
-use serde_json::json;
+use std::io::{Read, Write};
+use std::time::Duration;
+
+use serde_json::{json, Value};
 use sextant_e2e::{binary, get, now_ms, post_json, send, Answer, TestServer};
 
 const PUBLISH: &str = "publish-token-0123456789abcdef";
@@ -206,4 +209,158 @@ fn a_bad_tokens_file_stops_the_server_at_start() {
     );
     // The error names the line, never the token.
     assert!(!stderr.contains("tooShortTok"), "{stderr}");
+}
+
+fn publish_series(s: &TestServer, name: &str, nodes: &[&str]) -> Answer {
+    let now = now_ms();
+    let metrics: Vec<Value> = nodes
+        .iter()
+        .map(|n| json!({"tags": {"name": name, "node": n}, "timestamp": now, "value": 1.0}))
+        .collect();
+    post_json(
+        &s.at("/api/v1/publish"),
+        &json!({ "metrics": metrics }).to_string(),
+    )
+}
+
+fn graph_error(s: &TestServer, q: &str) -> Answer {
+    get(&s.at(&format!("/api/v1/graph?q={q}&s=e-5m&format=json")))
+}
+
+#[test]
+fn too_many_tags_is_refused_naming_the_limit() {
+    let s = TestServer::start(&["--step", "1s"]);
+    let tags: serde_json::Map<String, Value> = (0..30)
+        .map(|i| (format!("k{i:02}"), json!("v")))
+        .chain([("name".into(), json!("wide"))])
+        .collect();
+    let body = json!({"metrics": [{"tags": tags, "timestamp": now_ms(), "value": 1.0}]});
+    let a = post_json(&s.at("/api/v1/publish"), &body.to_string());
+    assert_eq!(a.status, 400, "{}", a.body);
+    assert!(
+        a.json()["message"][0]
+            .as_str()
+            .is_some_and(|m| m.starts_with("too many tags: 31 > 30")),
+        "{}",
+        a.body
+    );
+}
+
+#[test]
+fn series_limit_refuses_new_series_but_not_known_ones() {
+    let s = TestServer::start(&["--step", "1s", "--max-series", "2"]);
+    assert_eq!(publish_series(&s, "cpu", &["a", "b"]).status, 200);
+    let third = publish_series(&s, "cpu", &["c"]);
+    assert_eq!(third.status, 400, "{}", third.body);
+    let text = third.json()["message"][0]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    assert!(
+        text.contains("series limit reached: the store holds 2 series and cannot add another"),
+        "{}",
+        third.body
+    );
+    // In a batch, the new series is refused and the known ones are stored: 202.
+    let mixed = publish_series(&s, "cpu", &["a", "d"]);
+    assert_eq!(mixed.status, 202, "{}", mixed.body);
+    assert!(
+        mixed.body.contains("series limit reached"),
+        "{}",
+        mixed.body
+    );
+}
+
+#[test]
+fn query_limits_answer_400_naming_the_limit() {
+    let s = TestServer::start(&[
+        "--step",
+        "1s",
+        "--max-series-per-query",
+        "3",
+        "--max-lines",
+        "2",
+        "--max-datapoints",
+        "500",
+        "--query-timeout",
+        "10s",
+    ]);
+    assert_eq!(publish_series(&s, "cpu", &["a", "b", "c"]).status, 200);
+    assert_eq!(publish_series(&s, "mem", &["a", "b", "c", "d"]).status, 200);
+
+    let a = graph_error(&s, "name,mem,:eq,:sum");
+    assert_eq!(a.status, 400, "{}", a.body);
+    assert!(
+        message(&a).contains("query matched 4 series, over the limit of 3"),
+        "{}",
+        a.body
+    );
+
+    let a = graph_error(&s, "name,cpu,:eq,(,node,),:by");
+    assert_eq!(a.status, 400, "{}", a.body);
+    assert!(
+        message(&a).contains("lines: 3 is over the limit of 2"),
+        "{}",
+        a.body
+    );
+
+    // Five minutes at a one-second step is 300 datapoints a line: one line fits, two do not.
+    let ok = graph_error(&s, "name,cpu,:eq,:sum");
+    assert_eq!(ok.status, 200, "{}", ok.body);
+    let a = graph_error(&s, "name,cpu,:eq,:sum,name,cpu,:eq,:max");
+    assert_eq!(a.status, 400, "{}", a.body);
+    assert!(
+        message(&a).contains("datapoints: 60") && message(&a).contains("over the limit of 500"),
+        "{}",
+        a.body
+    );
+}
+
+#[test]
+fn query_concurrency_is_configurable_and_never_zero() {
+    // The 503 path itself is tested in the server crate (http::tests), where the test can
+    // hold every slot; here, the flag reaches the server and a query still runs.
+    let s = TestServer::start(&["--step", "1s", "--query-concurrency", "1"]);
+    assert_eq!(graph_error(&s, "1").status, 200);
+    let out = std::process::Command::new(binary())
+        .args([
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--query-concurrency",
+            "0",
+        ])
+        .output()
+        .expect("the sextant binary runs");
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("--query-concurrency must be at least 1"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn a_client_that_stalls_mid_body_is_cut_off() {
+    let s = TestServer::start(&["--step", "1s", "--body-read-timeout", "1s"]);
+    let addr = s.url.trim_start_matches("http://").to_string();
+    let mut stream = std::net::TcpStream::connect(&addr).expect("connects to the server");
+    stream
+        .set_read_timeout(Some(Duration::from_secs(20)))
+        .expect("a read timeout can be set");
+    // Announces 100 bytes, sends one, then stalls.
+    let head = format!(
+        "POST /api/v1/publish HTTP/1.1\r\nhost: {addr}\r\ncontent-type: application/json\r\ncontent-length: 100\r\n\r\n{{"
+    );
+    stream
+        .write_all(head.as_bytes())
+        .expect("the request head is sent");
+    let mut answer = Vec::new();
+    let _ = stream.read_to_end(&mut answer);
+    let answer = String::from_utf8_lossy(&answer);
+    assert!(answer.starts_with("HTTP/1.1 400"), "{answer}");
+    assert!(
+        answer.contains("data was not received within the designated timeout"),
+        "{answer}"
+    );
 }

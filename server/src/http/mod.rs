@@ -14,6 +14,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use axum::extract::DefaultBodyLimit;
+use axum::extract::{Request, State};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::Router;
 use sextant_query::{Query, StackItem};
@@ -33,6 +36,10 @@ pub struct Limits {
     pub max_body_bytes: usize,
     /// Largest body after gzip inflation, bytes.
     pub max_decompressed_bytes: usize,
+    /// Graph queries evaluating at once; more wait up to [`QUERY_SLOT_WAIT`], then get 503.
+    pub query_concurrency: usize,
+    /// Longest wait for the next piece of a request body before the request fails.
+    pub body_read_timeout: std::time::Duration,
 }
 
 impl Default for Limits {
@@ -40,8 +47,20 @@ impl Default for Limits {
         Limits {
             max_body_bytes: 16 << 20,
             max_decompressed_bytes: 64 << 20,
+            query_concurrency: default_query_concurrency(),
+            body_read_timeout: std::time::Duration::from_secs(30),
         }
     }
+}
+
+/// How long a graph query waits for a slot before the answer is 503: long enough to ride
+/// out a short burst, short enough that a client's retry is not left hanging.
+pub const QUERY_SLOT_WAIT: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// Two query slots per core: a query alternates between scanning (CPU) and waiting on
+/// locks and the blocking pool, so one per core would leave cores idle.
+pub fn default_query_concurrency() -> usize {
+    std::thread::available_parallelism().map_or(2, |n| n.get().saturating_mul(2))
 }
 
 /// Counters of the HTTP layer, for `/api/v1/stats`.
@@ -86,11 +105,14 @@ pub struct AppState {
     pub selfmon: Option<crate::selfmon::SelfMetrics>,
     /// Bearer tokens; empty means authentication is off.
     pub auth: Arc<crate::auth::Tokens>,
+    /// Slots of concurrent graph evaluations (`Limits::query_concurrency`).
+    pub query_slots: crate::graph::QuerySlots,
 }
 
 impl AppState {
     /// State over `store` with the given clock and limits.
     pub fn new(store: Arc<Store>, clock: Arc<dyn Clock>, limits: Limits) -> Self {
+        let query_slots = crate::graph::QuerySlots::new(limits.query_concurrency, QUERY_SLOT_WAIT);
         AppState {
             alerting: Arc::new(Alerting::disabled(store.clone(), clock.clone())),
             dashboards: Arc::new(crate::dashboard::DashboardStore::in_memory()),
@@ -104,6 +126,7 @@ impl AppState {
             meters: Arc::default(),
             query_limits: QueryLimits::default(),
             auth: Arc::default(),
+            query_slots,
         }
     }
 }
@@ -120,6 +143,15 @@ pub fn app(state: AppState) -> Router {
         .merge(dashboards::dashboard_routes())
         .merge(web::web_routes())
         .fallback(not_found)
+        .layer(axum::middleware::from_fn_with_state(
+            state.query_slots.clone(),
+            graph_slot,
+        ))
+        // Bounds the wait between body pieces, so a client that stops sending mid-body
+        // does not hold a connection and a buffer forever.
+        .layer(tower_http::timeout::RequestBodyTimeoutLayer::new(
+            state.limits.body_read_timeout,
+        ))
         // Outermost, so a refused request is answered before its body is read.
         .layer(axum::middleware::from_fn_with_state(
             state.auth.clone(),
@@ -153,6 +185,27 @@ fn status_routes() -> Router<AppState> {
         .route("/api/v1/stats", get(status::stats_show))
 }
 
+/// Holds a query slot while `/api/v1/graph` answers; 503 with `Retry-After` when every
+/// slot stays busy for [`QUERY_SLOT_WAIT`].
+async fn graph_slot(
+    State(slots): State<crate::graph::QuerySlots>,
+    request: Request,
+    next: Next,
+) -> Response {
+    if request.uri().path() != "/api/v1/graph" {
+        return next.run(request).await;
+    }
+    match slots.acquire().await {
+        // Bound to a name so the slot is released only when the answer is ready.
+        Ok(_slot) => next.run(request).await,
+        Err(busy) => ApiError::Unavailable {
+            message: busy.to_string(),
+            retry_after: 1,
+        }
+        .into_response(),
+    }
+}
+
 async fn not_found(uri: axum::http::Uri) -> ApiError {
     ApiError::NotFound(format!("no such endpoint: {}", uri.path()))
 }
@@ -177,5 +230,79 @@ fn parse_tag_query(q: Option<&str>) -> Result<Query, ApiError> {
                 )),
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use axum::body::Body;
+    use axum::http::{header, Request, StatusCode};
+    use tower::ServiceExt;
+
+    use super::*;
+    use crate::clock::ManualClock;
+    use crate::store::StoreConfig;
+
+    fn state(slots: usize) -> AppState {
+        let store = Arc::new(Store::new(StoreConfig {
+            step_ms: 1000,
+            ..StoreConfig::default()
+        }));
+        let limits = Limits {
+            query_concurrency: slots,
+            ..Limits::default()
+        };
+        AppState::new(store, Arc::new(ManualClock::new(1_700_000_000_000)), limits)
+    }
+
+    async fn graph(state: &AppState) -> (StatusCode, Option<String>, String) {
+        let request = Request::get("/api/v1/graph?q=1&format=json&s=e-1m")
+            .body(Body::empty())
+            .unwrap_or_default();
+        let response = match app(state.clone()).oneshot(request).await {
+            Ok(r) => r,
+            Err(never) => match never {},
+        };
+        let status = response.status();
+        let retry = response
+            .headers()
+            .get(header::RETRY_AFTER)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string);
+        let body = axum::body::to_bytes(response.into_body(), 1 << 20)
+            .await
+            .map(|b| String::from_utf8_lossy(&b).into_owned())
+            .unwrap_or_default();
+        (status, retry, body)
+    }
+
+    /// The 503 path without timing: the test itself holds every slot, so the query can
+    /// only wait out `QUERY_SLOT_WAIT` and be refused; once a slot is free it runs.
+    #[tokio::test]
+    async fn graph_answers_503_while_every_query_slot_is_held() {
+        let state = state(2);
+        let first = state.query_slots.acquire().await;
+        let second = state.query_slots.acquire().await;
+        assert!(first.is_ok() && second.is_ok());
+        let (status, retry, body) = graph(&state).await;
+        assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{body}");
+        assert_eq!(retry.as_deref(), Some("1"));
+        assert!(
+            body.contains("too many concurrent queries: all 2 query slots stayed busy for 1000 ms"),
+            "{body}"
+        );
+        // Other endpoints never wait for a query slot.
+        let request = Request::get("/api/v1/tags")
+            .body(Body::empty())
+            .unwrap_or_default();
+        let tags = app(state.clone())
+            .oneshot(request)
+            .await
+            .map(|r| r.status());
+        assert_eq!(tags.ok(), Some(StatusCode::OK));
+        drop(first);
+        let (status, _, body) = graph(&state).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        drop(second);
     }
 }
