@@ -33,6 +33,7 @@ mod selfmon;
 mod series;
 mod server;
 mod store;
+mod wal;
 
 pub use alert::{Alerting, AlertingConfig};
 pub use auth::{Denied, Role, Tokens, TokensError};
@@ -49,3 +50,4 @@ pub use publish::{Datapoint, PublishError, PublishOutcome};
 pub use selfmon::SelfMetrics;
 pub use server::{Server, ServerConfig};
 pub use store::{identity, Reject, Store, StoreConfig, StoreStats};
+pub use wal::{Recovery, SyncMode, Wal, WalConfig, WalCounters, WalError};

@@ -77,6 +77,17 @@ struct ServeArgs {
     /// Directory for state that must survive a restart (alert state, silences).
     #[arg(long, default_value = "./data")]
     data_dir: std::path::PathBuf,
+    /// When publishes reach the disk: `group` (each answer waits for an fsync shared by
+    /// concurrent publishers), `always` (each request fsyncs alone), an interval such as
+    /// `100ms` (background fsync; a crash may lose that much acknowledged data) or `off`.
+    #[arg(long, default_value = "group", value_name = "MODE")]
+    wal_sync: sextant_server::SyncMode,
+    /// Largest write-ahead log segment, bytes; a full one is closed and a new one started.
+    #[arg(long, default_value_t = 64 << 20, value_name = "BYTES")]
+    wal_segment_size: u64,
+    /// No write-ahead log: published data lives in memory only and a restart loses it.
+    #[arg(long)]
+    no_persist: bool,
     /// Bearer tokens file: one `role token` per line (roles: publish, read, admin; `#`
     /// comments). SEXTANT_TOKEN_PUBLISH/READ/ADMIN add more. No tokens: authentication off.
     #[arg(long, value_name = "FILE")]
@@ -133,6 +144,11 @@ fn config(a: ServeArgs) -> anyhow::Result<ServerConfig> {
         },
         demo: a.demo,
         dashboards_dir: Some(a.data_dir.join("dashboards")),
+        wal: (!a.no_persist).then(|| sextant_server::WalConfig {
+            dir: a.data_dir.join("wal"),
+            sync: a.wal_sync,
+            segment_bytes: a.wal_segment_size.max(1024),
+        }),
         auth: std::sync::Arc::new(tokens),
         query_limits: sextant_server::QueryLimits {
             max_lines: a.max_lines,

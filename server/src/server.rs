@@ -29,6 +29,9 @@ pub struct ServerConfig {
     pub alerting: AlertingConfig,
     /// Where dashboards are saved (`<data-dir>/dashboards`); `None` keeps them in memory.
     pub dashboards_dir: Option<std::path::PathBuf>,
+    /// The write-ahead log (`<data-dir>/wal`); `None` (`--no-persist`) keeps data in
+    /// memory only.
+    pub wal: Option<crate::wal::WalConfig>,
     /// Bearer tokens per role; empty turns authentication off.
     pub auth: Arc<crate::auth::Tokens>,
     /// Limits of one graph query.
@@ -56,6 +59,12 @@ impl Server {
             .map_err(|e| std::io::Error::other(format!("alert rules: {e}")))?;
         let mut state = AppState::new(store, clock, config.limits);
         state.alerting = Arc::new(alerting);
+        if let Some(wal) = config.wal {
+            // Before anything is answered: the listener only accepts once `run` starts.
+            let now = state.clock.now_ms();
+            let wal = crate::wal::recover(&state.store, wal, now)?;
+            state.wal = Some(Arc::new(wal));
+        }
         state.auth = config.auth;
         state.query_limits = config.query_limits;
         if let Some(dir) = config.dashboards_dir {
@@ -124,11 +133,35 @@ impl Server {
                 tokio::spawn(m.run(store.clone(), self.state.meters.clone(), clock.clone()))
             });
         let alerting = self.state.alerting.spawn();
+        // The log keeps what the store may still hold: a segment whose newest point is
+        // past retention plus max-age holds nothing the store keeps.
+        let wal = self.state.wal.clone();
+        let wal_truncation = wal.clone().map(|wal| {
+            let config = store.config().clone();
+            let clock = clock.clone();
+            tokio::spawn(async move {
+                let mut tick = tokio::time::interval(every);
+                tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+                loop {
+                    tick.tick().await;
+                    let before = clock.now_ms() - config.retention_ms - config.max_age_ms;
+                    let wal = wal.clone();
+                    let _ = tokio::task::spawn_blocking(move || wal.truncate(before)).await;
+                }
+            })
+        });
         let router = app(self.state);
         let result = axum::serve(self.listener, router)
             .with_graceful_shutdown(shutdown)
             .await;
         maintenance.abort();
+        if let Some(task) = wal_truncation {
+            task.abort();
+        }
+        // Whatever the sync mode, a clean stop leaves the log on disk.
+        if let Some(Err(e)) = wal.map(|w| w.sync_now()) {
+            tracing::error!(error = %e, "final write-ahead log sync failed");
+        }
         for task in alerting {
             task.abort();
         }

@@ -214,6 +214,30 @@ impl Store {
         self.write(tags, timestamp, value)
     }
 
+    /// The age check of [`Store::ingest`] alone, counting refusals the same way: the
+    /// write-ahead path checks before logging, then applies with [`Store::write`].
+    pub fn check_age(&self, timestamp: i64, now: i64) -> Result<(), Reject> {
+        let max_age_ms = self.config.max_age_ms;
+        let age = now.saturating_sub(timestamp);
+        if age > max_age_ms {
+            self.counters.too_old.fetch_add(1, Ordering::Relaxed);
+            return Err(Reject::TooOld {
+                timestamp,
+                age_ms: age,
+                max_age_ms,
+            });
+        }
+        if -age > max_age_ms {
+            self.counters.from_future.fetch_add(1, Ordering::Relaxed);
+            return Err(Reject::FromFuture {
+                timestamp,
+                ahead_ms: -age,
+                max_age_ms,
+            });
+        }
+        Ok(())
+    }
+
     /// Stores one sample without the age check: for backfilling and replay.
     pub fn write<K: AsRef<str>, V: AsRef<str>>(
         &self,

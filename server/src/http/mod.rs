@@ -103,6 +103,8 @@ pub struct AppState {
     pub dashboards: Arc<crate::dashboard::DashboardStore>,
     /// The server's own meters; `None` when they could not be set up.
     pub selfmon: Option<crate::selfmon::SelfMetrics>,
+    /// The write-ahead log publishes are appended to; `None` keeps data in memory only.
+    pub wal: Option<Arc<crate::wal::Wal>>,
     /// Bearer tokens; empty means authentication is off.
     pub auth: Arc<crate::auth::Tokens>,
     /// Slots of concurrent graph evaluations (`Limits::query_concurrency`).
@@ -125,6 +127,7 @@ impl AppState {
             store,
             meters: Arc::default(),
             query_limits: QueryLimits::default(),
+            wal: None,
             auth: Arc::default(),
             query_slots,
         }

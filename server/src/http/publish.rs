@@ -30,6 +30,19 @@ pub async fn publish_create(
     };
     let now = state.clock.now_ms();
     let decoded = publish::decode(raw, now, state.store.config().step_ms)?;
+    if let Some(wal) = state.wal.clone() {
+        // Logged before it is stored and answered only once durable (per --wal-sync);
+        // a log that cannot be written refuses the whole request, storing nothing.
+        let unavailable = |e: crate::wal::WalError| ApiError::Unavailable {
+            message: format!("{e}; nothing was stored, retry later"),
+            retry_after: 1,
+        };
+        let (outcome, durability) =
+            publish::store_logged(&state.store, &wal, decoded, now).map_err(unavailable)?;
+        durability.wait().await.map_err(unavailable)?;
+        state.meters.record_publish(&outcome);
+        return Ok(logged_answer(outcome));
+    }
     let outcome = publish::store(&state.store, decoded, now);
     state.meters.record_publish(&outcome);
     Ok(if outcome.error_count == 0 {
@@ -47,4 +60,22 @@ pub async fn publish_create(
         });
         (status, axum::Json(body)).into_response()
     })
+}
+
+/// The answer to a logged publish: the same statuses and bodies as the in-memory path.
+fn logged_answer(outcome: publish::PublishOutcome) -> Response {
+    if outcome.error_count == 0 {
+        return StatusCode::OK.into_response();
+    }
+    let (status, kind) = if outcome.accepted > 0 {
+        (StatusCode::ACCEPTED, "partial")
+    } else {
+        (StatusCode::BAD_REQUEST, "error")
+    };
+    let body = json!({
+        "type": kind,
+        "errorCount": outcome.error_count,
+        "message": outcome.messages,
+    });
+    (status, axum::Json(body)).into_response()
 }

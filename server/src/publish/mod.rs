@@ -9,6 +9,7 @@ use std::borrow::Cow;
 use std::io::Read;
 
 use crate::store::Store;
+use crate::wal::{Durability, Encoder, Wal, WalError};
 
 /// At most this many error messages are returned; the count covers them all.
 const MAX_MESSAGES: usize = 5;
@@ -136,6 +137,77 @@ pub fn store(store: &Store, decoded: Decoded<'_>, now: i64) -> PublishOutcome {
         error_count,
         messages,
     }
+}
+
+/// Like [`store`], with the write-ahead log: validates and age-checks every datapoint,
+/// appends the survivors as one record, and only then stores them, under the log's lock
+/// so the log's order is the store's order. When the append fails nothing is stored.
+/// The caller answers only after waiting on the returned [`Durability`].
+pub fn store_logged(
+    store: &Store,
+    wal: &Wal,
+    decoded: Decoded<'_>,
+    now: i64,
+) -> Result<(PublishOutcome, Durability), WalError> {
+    let mut error_count = decoded.errors.len();
+    let mut messages: Vec<String> = decoded.errors.into_iter().take(MAX_MESSAGES).collect();
+    let mut refuse = |reason: String, tags: &[(Cow<'_, str>, Cow<'_, str>)]| {
+        error_count += 1;
+        if messages.len() < MAX_MESSAGES {
+            messages.push(with_tags(&reason, tags));
+        }
+    };
+    let mut kept = Vec::with_capacity(decoded.points.len());
+    let mut record = Encoder::with_capacity(decoded.points.len());
+    for mut p in decoded.points {
+        // Duplicate keys within one metric's own tags: the last one wins (as in `store`).
+        p.tags.dedup_by(|later, earlier| {
+            if later.0 == earlier.0 {
+                std::mem::swap(&mut later.1, &mut earlier.1);
+                true
+            } else {
+                false
+            }
+        });
+        if let Err(reason) = validate::validate(&p.tags) {
+            refuse(reason, &p.tags);
+            continue;
+        }
+        if let Err(reject) = store.check_age(p.timestamp, now) {
+            refuse(reject.to_string(), &p.tags);
+            continue;
+        }
+        record.push(&p.tags, p.timestamp, p.value);
+        kept.push(p);
+    }
+    let mut accepted = 0;
+    let mut durability = Durability::Done;
+    if !kept.is_empty() {
+        let max_ts = record.max_ts();
+        let bytes = record.finish();
+        let (refused, d) = wal.append(&bytes, max_ts, || {
+            let mut refused = Vec::new();
+            for p in &kept {
+                if let Err(reject) = store.write(&p.tags, p.timestamp, p.value) {
+                    refused.push((reject, p));
+                }
+            }
+            refused
+        })?;
+        durability = d;
+        accepted = kept.len() - refused.len();
+        for (reject, p) in refused {
+            refuse(reject.to_string(), &p.tags);
+        }
+    }
+    Ok((
+        PublishOutcome {
+            accepted,
+            error_count,
+            messages,
+        },
+        durability,
+    ))
 }
 
 #[cfg(test)]
