@@ -289,6 +289,15 @@ pub fn delete(url: &str) -> Answer {
     answer(agent().delete(url).call())
 }
 
+impl TestServer {
+    /// Kills the server with SIGKILL (`Child::kill` on Unix): no clean stop, as in a
+    /// crash. A data directory named in the arguments is left for a restart.
+    pub fn kill(mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
 /// Sends `method` to `url` with extra headers (e.g. `authorization`), and `body` for the
 /// methods that carry one (POST, PUT).
 pub fn send(method: &str, url: &str, headers: &[(&str, &str)], body: &[u8]) -> Answer {
