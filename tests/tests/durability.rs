@@ -317,3 +317,55 @@ fn unwritable_log_gives_503_and_recovers() {
     assert!(!got.contains_key(&refused_n));
     assert_eq!(got.len() as u64, refused_n + 1);
 }
+
+/// Every sync mode logs before answering, so a killed process (not a lost machine) loses
+/// nothing acknowledged in any of them; `--no-persist` keeps nothing across a restart.
+#[test]
+fn every_sync_mode_survives_a_kill_and_no_persist_keeps_nothing() {
+    for mode in ["always", "100ms", "off", "group"] {
+        let dir = Dir::new(&format!("mode-{mode}"));
+        let args = [
+            "--step",
+            "1s",
+            "--max-age",
+            "10m",
+            "--wal-sync",
+            mode,
+            "--data-dir",
+            dir.arg(),
+        ];
+        let server = TestServer::start(&args);
+        let ts = now_ms();
+        for n in 0..5u64 {
+            let a = post_json(
+                &server.at("/api/v1/publish"),
+                &body("modes", ts, &[(n, n as f64 * 2.0)]),
+            );
+            assert_eq!(a.status, 200, "{mode}: {}", a.body);
+        }
+        server.kill();
+        let server = TestServer::start(&args);
+        let want: BTreeMap<u64, Vec<f64>> = (0..5u64).map(|n| (n, vec![n as f64 * 2.0])).collect();
+        assert_eq!(stored(&server, "modes", ts, ts), want, "--wal-sync {mode}");
+    }
+
+    let dir = Dir::new("no-persist");
+    let args = [
+        "--step",
+        "1s",
+        "--max-age",
+        "10m",
+        "--no-persist",
+        "--data-dir",
+        dir.arg(),
+    ];
+    let server = TestServer::start(&args);
+    let ts = now_ms();
+    let a = post_json(&server.at("/api/v1/publish"), &body("mem", ts, &[(1, 1.0)]));
+    assert_eq!(a.status, 200, "{}", a.body);
+    assert_eq!(stored(&server, "mem", ts, ts).len(), 1);
+    server.kill();
+    assert!(!dir.0.join("wal").exists(), "--no-persist writes no log");
+    let server = TestServer::start(&args);
+    assert!(stored(&server, "mem", ts, ts).is_empty());
+}
