@@ -176,6 +176,8 @@ pub struct Wal {
     inner: Mutex<Inner>,
     syncer: Arc<Syncer>,
     counters: Arc<WalCounters>,
+    /// False when the sync thread could not be started.
+    shared_sync: bool,
 }
 
 impl Wal {
@@ -188,6 +190,7 @@ impl Wal {
             failed: AtomicBool::new(false),
         });
         let counters = Arc::new(WalCounters::default());
+        let mut shared_sync = true;
         let thread = match config.sync {
             SyncMode::Group => Some((syncer.clone(), None)),
             SyncMode::Interval(every) => Some((syncer.clone(), Some(every))),
@@ -199,8 +202,10 @@ impl Wal {
                 .name("wal-sync".to_string())
                 .spawn(move || sync_loop(&syncer, every, &counters));
             if let Err(e) = spawned {
-                // Without the thread group waiters would hang; they get an error instead.
-                tracing::error!(error = %e, "cannot start the write-ahead log sync thread");
+                // Without the thread nobody would answer group waiters: each request then
+                // fsyncs for itself, as with `always`.
+                tracing::error!(error = %e, "cannot start the write-ahead log sync thread; every publish will fsync alone");
+                shared_sync = false;
             }
         }
         Wal {
@@ -213,6 +218,7 @@ impl Wal {
             }),
             syncer,
             counters,
+            shared_sync,
         }
     }
 
@@ -254,6 +260,7 @@ impl Wal {
         let durability = match self.config.sync {
             SyncMode::Off => Durability::Done,
             SyncMode::Always => Durability::Sync(file),
+            SyncMode::Group if !self.shared_sync => Durability::Sync(file),
             SyncMode::Interval(_) => {
                 let mut s = self.syncer.state.lock();
                 s.file = Some(file);
