@@ -52,7 +52,7 @@ pub fn replay(dir: &Path, apply: &mut dyn FnMut(&Point<'_>)) -> std::io::Result<
         let bytes = match std::fs::read(&path) {
             Ok(b) => b,
             Err(e) => {
-                quarantine(&path, &format!("cannot be read: {e}"), &mut recovery)?;
+                quarantine(&path, &format!("cannot be read: {e}"), None, &mut recovery)?;
                 continue;
             }
         };
@@ -71,13 +71,14 @@ pub fn replay(dir: &Path, apply: &mut dyn FnMut(&Point<'_>)) -> std::io::Result<
             if Some(seq) == last && !bad_magic {
                 cut_tail(&path, &bytes, &damage, &mut recovery)?;
             } else {
-                quarantine(&path, &damage.reason, &mut recovery)?;
-                if bad_magic || damage.offset <= MAGIC.len() {
-                    continue;
-                }
                 // Keep the intact prefix under the segment's own name, so the records
                 // just replayed are replayed again at the next start too.
-                salvage(&path, &bytes[..damage.offset])?;
+                let intact =
+                    (!bad_magic && damage.offset > MAGIC.len()).then(|| &bytes[..damage.offset]);
+                quarantine(&path, &damage.reason, intact, &mut recovery)?;
+                if intact.is_none() {
+                    continue;
+                }
             }
         }
         recovery.segments.push(Segment { seq, path, max_ts });
@@ -198,34 +199,63 @@ fn cut_tail(
     Ok(())
 }
 
-/// Writes `prefix` as the segment at `path`: to a temporary name first, synced, then
-/// renamed, so a crash leaves either no segment or a whole one.
-fn salvage(path: &Path, prefix: &[u8]) -> std::io::Result<()> {
-    let mut tmp = path.as_os_str().to_owned();
-    tmp.push(".tmp");
-    let tmp = PathBuf::from(tmp);
-    {
-        let mut f = std::fs::File::create(&tmp)?;
-        std::io::Write::write_all(&mut f, prefix)?;
-        f.sync_all()?;
+/// A name next to `path` ending in `.corrupt` that is not taken yet, so an earlier
+/// quarantined file is never overwritten.
+fn corrupt_name(path: &Path) -> PathBuf {
+    let mut n = 0u32;
+    loop {
+        let mut name = path.as_os_str().to_owned();
+        name.push(".corrupt");
+        if n > 0 {
+            name.push(format!(".{n}"));
+        }
+        let candidate = PathBuf::from(name);
+        if !candidate.exists() {
+            return candidate;
+        }
+        n += 1;
     }
-    std::fs::rename(&tmp, path)?;
+}
+
+/// Sets a damaged segment aside as `*.corrupt` for inspection. With `intact`, the segment
+/// is replaced by that prefix (its records were replayed): the prefix is written and synced
+/// under a temporary name, the damaged file is linked (or copied) to its quarantine name,
+/// and only then is the prefix renamed over it. A crash at any point leaves either the
+/// damaged file (quarantined again at the next start) or the prefix, never neither.
+fn quarantine(
+    path: &Path,
+    reason: &str,
+    intact: Option<&[u8]>,
+    recovery: &mut Recovery,
+) -> std::io::Result<()> {
+    let target = corrupt_name(path);
+    match intact {
+        None => std::fs::rename(path, &target)?,
+        Some(prefix) => {
+            let mut tmp = path.as_os_str().to_owned();
+            tmp.push(".tmp");
+            let tmp = PathBuf::from(tmp);
+            {
+                let mut f = std::fs::File::create(&tmp)?;
+                std::io::Write::write_all(&mut f, prefix)?;
+                f.sync_all()?;
+            }
+            if std::fs::hard_link(path, &target).is_err() {
+                std::fs::copy(path, &target)?;
+            }
+            std::fs::rename(&tmp, path)?;
+        }
+    }
     if let Some(dir) = path.parent() {
         std::fs::File::open(dir)?.sync_all()?;
     }
-    Ok(())
-}
-
-fn quarantine(path: &Path, reason: &str, recovery: &mut Recovery) -> std::io::Result<()> {
-    let mut target = path.as_os_str().to_owned();
-    target.push(".corrupt");
-    let target = PathBuf::from(target);
-    std::fs::rename(path, &target)?;
+    let kept = intact.map_or(0, |p| p.len().saturating_sub(MAGIC.len()));
     tracing::error!(
         segment = %path.display(),
         moved_to = %target.display(),
+        intact_bytes_kept = kept,
         reason,
-        "write-ahead log segment damaged: its intact records were replayed, the file is quarantined for inspection"
+        "write-ahead log segment damaged: its intact records were replayed and kept, the damaged file is quarantined for inspection"
     );
     recovery.quarantined.push(target);
     Ok(())

@@ -159,6 +159,14 @@ fn damaged_middle_segment_is_quarantined_and_later_ones_replay() -> R {
     let (r2, seen2) = read_back(&dir)?;
     assert!(r2.quarantined.is_empty());
     assert_eq!(seen2.len(), seen.len());
+    // Damaged again: a second quarantine never overwrites the first.
+    let mut salvaged = std::fs::read(&first)?;
+    salvaged.extend_from_slice(b"garbage");
+    std::fs::write(&first, &salvaged)?;
+    let (r3, seen3) = read_back(&dir)?;
+    assert_eq!(r3.quarantined.len(), 1);
+    assert!(dir.join(format!("{}.corrupt.1", segment_name(1))).exists());
+    assert_eq!(seen3.len(), seen.len());
     std::fs::remove_dir_all(&dir)?;
     Ok(())
 }
