@@ -327,3 +327,50 @@ mod tests {
         ));
     }
 }
+
+#[cfg(test)]
+mod props {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        /// Arbitrary bytes (damaged or foreign files) give an error, never a panic.
+        #[test]
+        fn arbitrary_bytes_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..512)) {
+            if let Ok((payload, used)) = read_record(&bytes) {
+                prop_assert!(used <= bytes.len());
+                let _ = decode_points(payload);
+            }
+            let _ = decode_points(&bytes);
+        }
+
+        /// Whatever is encoded decodes to the same tags, timestamps and value bits.
+        #[test]
+        fn any_points_round_trip(
+            points in proptest::collection::vec(
+                (
+                    proptest::collection::vec(("[a-z.]{0,12}", "\\PC{0,20}"), 0..6),
+                    any::<i64>(),
+                    any::<u64>(),
+                ),
+                0..20,
+            )
+        ) {
+            let mut e = Encoder::with_capacity(points.len());
+            for (tags, ts, bits) in &points {
+                e.push(tags, *ts, f64::from_bits(*bits));
+            }
+            let rec = e.finish();
+            let (payload, used) = read_record(&rec).map_err(|e| TestCaseError::fail(format!("{e:?}")))?;
+            prop_assert_eq!(used, rec.len());
+            let back = decode_points(payload).map_err(|e| TestCaseError::fail(format!("{e:?}")))?;
+            prop_assert_eq!(back.len(), points.len());
+            for (b, (tags, ts, bits)) in back.iter().zip(&points) {
+                prop_assert_eq!(b.timestamp, *ts);
+                prop_assert_eq!(b.value.to_bits(), *bits);
+                let want: Vec<(&str, &str)> = tags.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+                prop_assert_eq!(&b.tags, &want);
+            }
+        }
+    }
+}
