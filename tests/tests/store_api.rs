@@ -160,6 +160,8 @@ fn demo_server_answers_the_issue_query() {
     assert!(finite, "{rows:?}");
     let stats = get(&s.at("/api/v1/stats")).json();
     assert!(stats["series"].as_u64().unwrap_or(0) >= 200);
+    // The demo data is fed in-process, so the log holds nothing yet, but it is there.
+    assert_eq!(stats["wal"]["failures"], 0, "{stats}");
     assert_eq!(get(&s.at("/healthcheck")).status, 200);
 }
 

@@ -42,6 +42,16 @@ pub async fn stats_show(State(state): State<AppState>) -> Json<Value> {
             "seriesCreated": load(&c.series_created),
             "seriesExpired": load(&c.series_expired),
             "blocksSealed": load(&c.blocks_sealed),
-        }
+        },
+        // Absent with --no-persist.
+        "wal": state.wal.as_ref().map(|w| {
+            let c = w.counters();
+            json!({
+                "records": load(&c.records),
+                "bytes": load(&c.bytes),
+                "failures": load(&c.failures),
+                "syncs": load(&c.syncs),
+            })
+        }),
     }))
 }
