@@ -10,4 +10,5 @@ fi
 
 cargo fmt --all --check
 cargo clippy --locked --workspace --all-targets -- -D warnings
+scripts/fuzz.sh 10 # every fuzz target for 10 s (docs/operations.md, "Fuzzing")
 cargo test --locked --workspace --no-fail-fast
