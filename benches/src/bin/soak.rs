@@ -388,6 +388,20 @@ fn start_server(args: &Args) -> anyhow::Result<(ServerGuard, String)> {
     Ok((guard, url))
 }
 
+/// Total size of the files under `dir` (missing or unreadable entries count as 0).
+fn dir_bytes(dir: &std::path::Path) -> u64 {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return 0;
+    };
+    entries
+        .flatten()
+        .map(|e| match e.file_type() {
+            Ok(t) if t.is_dir() => dir_bytes(&e.path()),
+            _ => e.metadata().map(|m| m.len()).unwrap_or(0),
+        })
+        .sum()
+}
+
 /// Resident set size of `pid` in bytes, from /proc (Linux only).
 fn rss_bytes(pid: u32) -> Option<u64> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
@@ -619,6 +633,8 @@ struct Sample {
     /// RSS when this tool started the server, else the server's own estimate.
     memory: Option<u64>,
     estimate: Option<u64>,
+    /// Bytes under the data directory (the write-ahead log), when this tool started the server.
+    disk: Option<u64>,
     series: Option<u64>,
 }
 
@@ -808,6 +824,7 @@ fn main() -> anyhow::Result<()> {
     });
     let stats_url = format!("{base}/api/v1/stats");
     let rules_url = format!("{base}/api/v1/rules");
+    let data_dir = guard.as_ref().map(|g| g.dir.join("data"));
     let memory_now = |estimate: Option<u64>| match pid {
         Some(p) => rss_bytes(p),
         None => estimate,
@@ -820,6 +837,7 @@ fn main() -> anyhow::Result<()> {
         secs: 0.0,
         memory: memory_now(first.memory_bytes),
         estimate: first.memory_bytes,
+        disk: data_dir.as_deref().map(dir_bytes),
         series: first.series,
     }];
 
@@ -865,8 +883,8 @@ fn main() -> anyhow::Result<()> {
     let every = Duration::from_secs(args.report_every.max(1));
     let mut next = start + every;
     println!(
-        "{:>6} {:>9} {:>9} {:>9} {:>10} {:>10} {:>7}  {:<40} errors",
-        "time", "dp/s", "q p50", "q p99", "memory", "estimate", "series", "rules"
+        "{:>6} {:>9} {:>9} {:>9} {:>10} {:>10} {:>10} {:>7}  {:<40} errors",
+        "time", "dp/s", "q p50", "q p99", "memory", "estimate", "disk", "series", "rules"
     );
     while Instant::now() < deadline {
         std::thread::sleep(next.min(deadline).saturating_duration_since(Instant::now()));
@@ -924,6 +942,7 @@ fn main() -> anyhow::Result<()> {
             secs,
             memory: memory_now(stats.memory_bytes),
             estimate: stats.memory_bytes,
+            disk: data_dir.as_deref().map(dir_bytes),
             series: stats.series,
         };
         let rules: Vec<String> = last_rules
@@ -931,13 +950,14 @@ fn main() -> anyhow::Result<()> {
             .map(|(n, s, _, _)| format!("{n}={s}"))
             .collect();
         println!(
-            "{:>5.0}s {:>9.0} {:>9} {:>9} {:>10} {:>10} {:>7}  {:<40} {}",
+            "{:>5.0}s {:>9.0} {:>9} {:>9} {:>10} {:>10} {:>10} {:>7}  {:<40} {}",
             secs,
             rate,
             ms(p50),
             ms(p99),
             mib(sample.memory),
             mib(sample.estimate),
+            mib(sample.disk),
             sample.series.map(|s| s.to_string()).unwrap_or("-".into()),
             rules.join(" "),
             errors_now()
@@ -1103,6 +1123,12 @@ fn main() -> anyhow::Result<()> {
         "| store estimate (memoryBytes): idle / first report / middle / end | {} |",
         mem_row(|s| s.estimate)
     );
+    if data_dir.is_some() {
+        println!(
+            "| data directory on disk (write-ahead log): idle / first report / middle / end | {} |",
+            mem_row(|s| s.disk)
+        );
+    }
     println!("| {memory_label} slope after settling | {slope_row} |");
     println!(
         "| series at end | {} |",
