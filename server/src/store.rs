@@ -193,24 +193,7 @@ impl Store {
         value: f64,
         now: i64,
     ) -> Result<(), Reject> {
-        let max_age_ms = self.config.max_age_ms;
-        let age = now.saturating_sub(timestamp);
-        if age > max_age_ms {
-            self.counters.too_old.fetch_add(1, Ordering::Relaxed);
-            return Err(Reject::TooOld {
-                timestamp,
-                age_ms: age,
-                max_age_ms,
-            });
-        }
-        if -age > max_age_ms {
-            self.counters.from_future.fetch_add(1, Ordering::Relaxed);
-            return Err(Reject::FromFuture {
-                timestamp,
-                ahead_ms: -age,
-                max_age_ms,
-            });
-        }
+        self.check_age(timestamp, now)?;
         self.write(tags, timestamp, value)
     }
 

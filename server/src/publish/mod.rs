@@ -114,15 +114,7 @@ pub fn store(store: &Store, decoded: Decoded<'_>, now: i64) -> PublishOutcome {
         }
     };
     for mut p in decoded.points {
-        // Duplicate keys within one metric's own tags: the last one wins.
-        p.tags.dedup_by(|later, earlier| {
-            if later.0 == earlier.0 {
-                std::mem::swap(&mut later.1, &mut earlier.1);
-                true
-            } else {
-                false
-            }
-        });
+        dedup_tags(&mut p.tags);
         if let Err(reason) = validate::validate(&p.tags) {
             refuse(reason, &p.tags);
             continue;
@@ -137,6 +129,18 @@ pub fn store(store: &Store, decoded: Decoded<'_>, now: i64) -> PublishOutcome {
         error_count,
         messages,
     }
+}
+
+/// Duplicate keys within one metric's own tags (sorted stably by key): the last one wins.
+fn dedup_tags(tags: &mut Vec<(Cow<'_, str>, Cow<'_, str>)>) {
+    tags.dedup_by(|later, earlier| {
+        if later.0 == earlier.0 {
+            std::mem::swap(&mut later.1, &mut earlier.1);
+            true
+        } else {
+            false
+        }
+    });
 }
 
 /// Like [`store`], with the write-ahead log: validates and age-checks every datapoint,
@@ -160,15 +164,7 @@ pub fn store_logged(
     let mut kept = Vec::with_capacity(decoded.points.len());
     let mut record = Encoder::with_capacity(decoded.points.len());
     for mut p in decoded.points {
-        // Duplicate keys within one metric's own tags: the last one wins (as in `store`).
-        p.tags.dedup_by(|later, earlier| {
-            if later.0 == earlier.0 {
-                std::mem::swap(&mut later.1, &mut earlier.1);
-                true
-            } else {
-                false
-            }
-        });
+        dedup_tags(&mut p.tags);
         if let Err(reason) = validate::validate(&p.tags) {
             refuse(reason, &p.tags);
             continue;
