@@ -160,7 +160,8 @@ impl Store {
     pub fn new(config: StoreConfig) -> Self {
         let layout = Layout {
             step: config.step_ms.max(1),
-            block_len: config.block_len.max(1),
+            // The codec refuses longer blocks; a bad setting must not panic at sealing.
+            block_len: config.block_len.clamp(1, sextant_codec::MAX_BLOCK_LEN),
         };
         Store {
             layout,

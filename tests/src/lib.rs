@@ -56,11 +56,18 @@ impl TestServer {
     /// Unless `args` names a `--data-dir`, the server gets a fresh one of its own, removed
     /// when the server is dropped, so tests running in parallel never share files.
     pub fn start(args: &[&str]) -> TestServer {
+        Self::spawn(args, &[])
+    }
+
+    /// Starts the binary with `args` (and `env`), giving it its own data directory unless
+    /// `args` names one, and waits until it prints its address.
+    fn spawn(args: &[&str], env: &[(&str, &str)]) -> TestServer {
         let own_dir = (!args.contains(&"--data-dir")).then(fresh_data_dir);
         let mut command = Command::new(binary());
         command
             .args(["serve", "--listen", "127.0.0.1:0"])
-            .args(args);
+            .args(args)
+            .envs(env.iter().copied());
         if let Some(dir) = &own_dir {
             command.arg("--data-dir").arg(dir);
         }
@@ -332,39 +339,6 @@ impl TestServer {
     /// test process's own environment is shared by tests running in parallel, so it is
     /// never changed).
     pub fn start_with_env(args: &[&str], env: &[(&str, &str)]) -> TestServer {
-        let own_dir = fresh_data_dir();
-        let mut command = Command::new(binary());
-        command
-            .args(["serve", "--listen", "127.0.0.1:0"])
-            .args(args)
-            .arg("--data-dir")
-            .arg(&own_dir)
-            .envs(env.iter().copied());
-        let mut child = command
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("the sextant binary could not start");
-        let stdout = child.stdout.take().expect("stdout is piped");
-        let mut lines = BufReader::new(stdout).lines();
-        let url = loop {
-            match lines.next() {
-                Some(Ok(line)) => {
-                    if let Some(url) = line.strip_prefix("sextant listening on ") {
-                        break url.trim().to_string();
-                    }
-                }
-                _ => {
-                    let _ = child.kill();
-                    panic!("sextant exited before printing its address");
-                }
-            }
-        };
-        std::thread::spawn(move || for _ in lines {});
-        TestServer {
-            child,
-            url,
-            own_dir: Some(own_dir),
-        }
+        Self::spawn(args, env)
     }
 }

@@ -41,29 +41,15 @@ pub async fn publish_create(
             publish::store_logged(&state.store, &wal, decoded, now).map_err(unavailable)?;
         durability.wait().await.map_err(unavailable)?;
         state.meters.record_publish(&outcome);
-        return Ok(logged_answer(outcome));
+        return Ok(answer(outcome));
     }
     let outcome = publish::store(&state.store, decoded, now);
     state.meters.record_publish(&outcome);
-    Ok(if outcome.error_count == 0 {
-        StatusCode::OK.into_response()
-    } else {
-        let (status, kind) = if outcome.accepted > 0 {
-            (StatusCode::ACCEPTED, "partial")
-        } else {
-            (StatusCode::BAD_REQUEST, "error")
-        };
-        let body = json!({
-            "type": kind,
-            "errorCount": outcome.error_count,
-            "message": outcome.messages,
-        });
-        (status, axum::Json(body)).into_response()
-    })
+    Ok(answer(outcome))
 }
 
-/// The answer to a logged publish: the same statuses and bodies as the in-memory path.
-fn logged_answer(outcome: publish::PublishOutcome) -> Response {
+/// Atlas's answer to a publish, logged or not: 200 empty, 202 partial, 400 all refused.
+fn answer(outcome: publish::PublishOutcome) -> Response {
     if outcome.error_count == 0 {
         return StatusCode::OK.into_response();
     }
