@@ -21,6 +21,7 @@
 
 mod alert;
 mod auth;
+mod checkpoint;
 mod clock;
 mod dashboard;
 mod demo;
@@ -37,6 +38,7 @@ mod wal;
 
 pub use alert::{Alerting, AlertingConfig};
 pub use auth::{Denied, Role, Tokens, TokensError};
+pub use checkpoint::{recover as recover_store, write as write_checkpoint, Written};
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use dashboard::{DashboardError, DashboardStore};
 pub use demo::Demo;
@@ -52,4 +54,4 @@ pub use selfmon::SelfMetrics;
 pub use server::{Server, ServerConfig};
 pub use store::{identity, Reject, Store, StoreConfig, StoreStats};
 pub use wal::record as wal_record;
-pub use wal::{Recovery, SyncMode, Wal, WalConfig, WalCounters, WalError};
+pub use wal::{Lsn, Recovery, SyncMode, Wal, WalConfig, WalCounters, WalError};

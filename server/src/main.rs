@@ -149,6 +149,7 @@ fn config(a: ServeArgs) -> anyhow::Result<ServerConfig> {
             sync: a.wal_sync,
             segment_bytes: a.wal_segment_size.max(1024),
         }),
+        checkpoint_dir: (!a.no_persist).then(|| a.data_dir.join("checkpoints")),
         auth: std::sync::Arc::new(tokens),
         query_limits: sextant_server::QueryLimits {
             max_lines: a.max_lines,

@@ -73,6 +73,20 @@ impl Normalizer {
         }
     }
 
+    /// The state a checkpoint saves: time and raw value of the last accepted sample.
+    pub fn state(&self) -> (i64, f64) {
+        (self.last_time, self.last_value)
+    }
+
+    /// A state read back from a checkpoint.
+    pub fn with_state(dstype: DsType, last_time: i64, last_value: f64) -> Self {
+        Normalizer {
+            dstype,
+            last_time,
+            last_value,
+        }
+    }
+
     /// Applies one sample taken at `t` (epoch ms) and calls `apply` for every interval it
     /// touches. Returns false when the sample was ignored (out of order or a duplicate for
     /// a rate or counter, or the first sample of a counter).

@@ -89,6 +89,71 @@ impl SeriesData {
         }
     }
 
+    /// Rebuilds data saved by a checkpoint. Blocks must be numbered in increasing order,
+    /// sealed ones before open ones, at most two open, each open block `block_len` long;
+    /// anything else is refused with the reason.
+    pub fn restore(
+        layout: &Layout,
+        normalizer: Normalizer,
+        open: Vec<(i64, Box<[f64]>)>,
+        sealed: Vec<(i64, SealedBlock)>,
+    ) -> Result<Self, String> {
+        if open.len() > 2 {
+            return Err(format!("{} open blocks, at most 2", open.len()));
+        }
+        let numbers = sealed
+            .iter()
+            .map(|(n, _)| *n)
+            .chain(open.iter().map(|(n, _)| *n));
+        let mut previous = None;
+        for n in numbers {
+            if previous.is_some_and(|p| p >= n) {
+                return Err(format!("block {n} out of order"));
+            }
+            previous = Some(n);
+        }
+        if let Some((n, values)) = open.iter().find(|(_, v)| v.len() != layout.block_len) {
+            return Err(format!(
+                "open block {n} holds {} values, the block length is {}",
+                values.len(),
+                layout.block_len
+            ));
+        }
+        if let Some((n, block)) = sealed.iter().find(|(_, b)| b.len() > layout.block_len) {
+            return Err(format!(
+                "sealed block {n} holds {} values, the block length is {}",
+                block.len(),
+                layout.block_len
+            ));
+        }
+        Ok(SeriesData {
+            normalizer,
+            open: open
+                .into_iter()
+                .map(|(number, values)| OpenBlock { number, values })
+                .collect(),
+            sealed: sealed
+                .into_iter()
+                .map(|(number, block)| SealedEntry { number, block })
+                .collect(),
+        })
+    }
+
+    /// The normalisation state, for checkpoints.
+    pub fn normalizer(&self) -> &Normalizer {
+        &self.normalizer
+    }
+
+    /// Open blocks, oldest first: number and values.
+    pub fn open_blocks(&self) -> impl Iterator<Item = (i64, &[f64])> {
+        self.open.iter().map(|b| (b.number, &b.values[..]))
+    }
+
+    /// Sealed blocks, oldest first: number and block.
+    pub fn sealed_blocks(&self) -> impl Iterator<Item = (i64, &SealedBlock)> {
+        self.sealed.iter().map(|s| (s.number, &s.block))
+    }
+
     /// Normalises one sample and stores what it contributes.
     pub fn write(&mut self, layout: &Layout, t: i64, v: f64) -> WriteOutcome {
         let mut updates = [Update::Add(0, 0.0); 4];

@@ -32,6 +32,8 @@ pub struct ServerConfig {
     /// The write-ahead log (`<data-dir>/wal`); `None` (`--no-persist`) keeps data in
     /// memory only.
     pub wal: Option<crate::wal::WalConfig>,
+    /// Where checkpoints go (`<data-dir>/checkpoints`); used only with a log.
+    pub checkpoint_dir: Option<std::path::PathBuf>,
     /// Bearer tokens per role; empty turns authentication off.
     pub auth: Arc<crate::auth::Tokens>,
     /// Limits of one graph query.
@@ -43,14 +45,35 @@ pub struct Server {
     listener: TcpListener,
     state: AppState,
     demo: bool,
+    checkpoint_dir: Option<std::path::PathBuf>,
 }
 
 impl Server {
     /// Binds the listener and builds the store.
     pub async fn bind(config: ServerConfig) -> std::io::Result<Server> {
         let listener = TcpListener::bind(config.listen).await?;
-        let store = Arc::new(Store::new(config.store));
         let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+        // Recovery runs before anything is answered: the listener only accepts once `run`
+        // starts.
+        let (store, wal, checkpoint_dir) = match (config.wal, config.checkpoint_dir) {
+            (Some(wal), Some(dir)) => {
+                let now = clock.now_ms();
+                let (store, wal, dir) = tokio::task::spawn_blocking(move || {
+                    crate::checkpoint::recover(config.store, wal, &dir, now)
+                        .map(|(store, wal)| (store, wal, dir))
+                })
+                .await
+                .map_err(|e| std::io::Error::other(format!("recovery failed: {e}")))??;
+                (store, Some(wal), Some(dir))
+            }
+            (Some(wal), None) => {
+                let store = Store::new(config.store);
+                let wal = crate::wal::recover(&store, wal, clock.now_ms(), &mut |_, _| true)?;
+                (store, Some(wal), None)
+            }
+            (None, _) => (Store::new(config.store), None, None),
+        };
+        let store = Arc::new(store);
         let mut alerting = config.alerting;
         if alerting.external_url.is_empty() {
             alerting.external_url = format!("http://{}", listener.local_addr()?);
@@ -59,12 +82,7 @@ impl Server {
             .map_err(|e| std::io::Error::other(format!("alert rules: {e}")))?;
         let mut state = AppState::new(store, clock, config.limits);
         state.alerting = Arc::new(alerting);
-        if let Some(wal) = config.wal {
-            // Before anything is answered: the listener only accepts once `run` starts.
-            let now = state.clock.now_ms();
-            let wal = crate::wal::recover(&state.store, wal, now)?;
-            state.wal = Some(Arc::new(wal));
-        }
+        state.wal = wal.map(Arc::new);
         state.auth = config.auth;
         state.query_limits = config.query_limits;
         if let Some(dir) = config.dashboards_dir {
@@ -74,6 +92,7 @@ impl Server {
             listener,
             state,
             demo: config.demo,
+            checkpoint_dir,
         })
     }
 
@@ -150,6 +169,37 @@ impl Server {
                 }
             })
         });
+        let checkpoints = match (&wal, self.checkpoint_dir.clone()) {
+            (Some(wal), Some(dir)) => Some(Checkpointer {
+                store: store.clone(),
+                wal: wal.clone(),
+                dir,
+                status: self.state.checkpoint.clone(),
+            }),
+            _ => None,
+        };
+        let checkpoint_task = checkpoints.clone().map(|c| {
+            let clock = clock.clone();
+            tokio::spawn(async move {
+                let mut tick = tokio::time::interval(every);
+                tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+                let mut horizon = i64::MIN;
+                loop {
+                    tick.tick().await;
+                    let now = clock.now_ms();
+                    let h = c.store.seal_horizon(now);
+                    if h > horizon {
+                        // Sealing first, so the checkpoint holds the block just closed
+                        // compressed rather than open.
+                        c.store.maintain(now);
+                        let c = c.clone();
+                        if let Ok(true) = tokio::task::spawn_blocking(move || c.run(now)).await {
+                            horizon = h;
+                        }
+                    }
+                }
+            })
+        });
         let router = app(self.state);
         let result = axum::serve(self.listener, router)
             .with_graceful_shutdown(shutdown)
@@ -157,6 +207,14 @@ impl Server {
         maintenance.abort();
         if let Some(task) = wal_truncation {
             task.abort();
+        }
+        if let Some(task) = checkpoint_task {
+            task.abort();
+        }
+        // A clean stop leaves a checkpoint, so the next start replays almost nothing.
+        if let Some(c) = checkpoints {
+            let now = clock.now_ms();
+            let _ = tokio::task::spawn_blocking(move || c.run(now)).await;
         }
         // Whatever the sync mode, a clean stop leaves the log on disk.
         if let Some(Err(e)) = wal.map(|w| w.sync_now()) {
@@ -169,5 +227,43 @@ impl Server {
             task.abort();
         }
         result
+    }
+}
+
+/// What the checkpoint task needs; cloned into each blocking run.
+#[derive(Clone)]
+struct Checkpointer {
+    store: Arc<Store>,
+    wal: Arc<crate::wal::Wal>,
+    dir: std::path::PathBuf,
+    status: Arc<parking_lot::Mutex<crate::http::CheckpointStatus>>,
+}
+
+impl Checkpointer {
+    /// Writes one checkpoint, logs and records the outcome; true when it was written.
+    fn run(&self, now: i64) -> bool {
+        match crate::checkpoint::write(&self.store, &self.wal, &self.dir, now) {
+            Ok(w) => {
+                tracing::info!(
+                    checkpoint = %w.path.display(),
+                    series = w.series,
+                    bytes = w.bytes,
+                    elapsed_ms = w.elapsed_ms,
+                    segments_deleted = w.segments_deleted,
+                    "checkpoint written"
+                );
+                let mut status = self.status.lock();
+                status.written += 1;
+                status.last = Some(w);
+                true
+            }
+            Err(e) => {
+                tracing::error!(dir = %self.dir.display(), error = %e, "checkpoint failed; the log keeps everything until one succeeds");
+                let mut status = self.status.lock();
+                status.failed += 1;
+                status.last_error = Some(e.to_string());
+                false
+            }
+        }
     }
 }

@@ -302,6 +302,92 @@ impl Store {
         Ok(series)
     }
 
+    /// Adds a series read back from a checkpoint under its saved `id`. Refuses (with the
+    /// reason) an id or a tag set that is already present: the checkpoint is then damaged.
+    /// Call [`Store::finish_restore`] once every series is in.
+    pub fn restore<K: AsRef<str>, V: AsRef<str>>(
+        &self,
+        id: u32,
+        tags: &[(K, V)],
+        data: SeriesData,
+    ) -> Result<(), String> {
+        let key = identity(tags);
+        let entry = self.by_identity.entry(key);
+        if let dashmap::Entry::Occupied(_) = &entry {
+            return Err(format!("series {id} is saved twice"));
+        }
+        let mut index = self.index.write();
+        let (shard, pos) = slot_of(id);
+        let mut slots = self.slots[shard].write();
+        if slots.get(pos).is_some_and(|s| s.is_some()) {
+            return Err(format!("series id {id} is used twice"));
+        }
+        let shared: Box<[(Arc<str>, Arc<str>)]> = tags
+            .iter()
+            .map(|(k, v)| index.intern(k.as_ref(), v.as_ref()))
+            .collect();
+        let series = Arc::new(Series {
+            id,
+            tags: shared,
+            data: Mutex::new(data),
+        });
+        if slots.len() <= pos {
+            slots.resize(pos + 1, None);
+        }
+        slots[pos] = Some(series.clone());
+        drop(slots);
+        index.insert(id, &series.tags);
+        drop(index);
+        entry.or_insert(series);
+        self.next_id
+            .fetch_max(id.saturating_add(1), Ordering::Relaxed);
+        Ok(())
+    }
+
+    /// After [`Store::restore`]: the ids below the highest restored one that no series
+    /// holds become free for new series.
+    pub fn finish_restore(&self) {
+        let next = self.next_id.load(Ordering::Relaxed);
+        let mut free = self.free_ids.lock();
+        free.clear();
+        // Reused from the top of the stack: push high ids first so low ones go first.
+        for id in (0..next).rev() {
+            if self.series(id).is_none() {
+                free.push(id);
+            }
+        }
+    }
+
+    /// The block geometry.
+    pub fn layout(&self) -> Layout {
+        self.layout
+    }
+
+    /// Number of shards [`Store::shard_series`] walks.
+    pub fn shard_count(&self) -> usize {
+        self.slots.len()
+    }
+
+    /// The series of one shard, for walks that must not hold the shard's lock (checkpoints).
+    pub fn shard_series(&self, shard: usize) -> Vec<Arc<Series>> {
+        self.slots
+            .get(shard)
+            .map(|s| s.read().iter().flatten().cloned().collect())
+            .unwrap_or_default()
+    }
+
+    /// The number of the oldest block that is still open at `now`: every block below it
+    /// is sealed by [`Store::maintain`].
+    pub fn seal_horizon(&self, now: i64) -> i64 {
+        let layout = self.layout;
+        // A sample within max-age can spread back one heartbeat (at most two steps or two
+        // minutes) before its timestamp.
+        let reach = self.config.max_age_ms + (2 * layout.step).max(120_000) + layout.step;
+        layout
+            .locate(crate::normalize::interval_end(now - reach, layout.step))
+            .0
+    }
+
     fn series(&self, id: u32) -> Option<Arc<Series>> {
         let (shard, pos) = slot_of(id);
         self.slots[shard].read().get(pos).and_then(|s| s.clone())
@@ -311,11 +397,7 @@ impl Store {
     /// series left with no data leave the index. Run once per step or more often.
     pub fn maintain(&self, now: i64) {
         let layout = self.layout;
-        // A sample within max-age can spread back one heartbeat (at most two steps or two
-        // minutes) before its timestamp.
-        let reach = self.config.max_age_ms + (2 * layout.step).max(120_000) + layout.step;
-        let (seal_below, _) =
-            layout.locate(crate::normalize::interval_end(now - reach, layout.step));
+        let seal_below = self.seal_horizon(now);
         let (expire_below, _) = layout.locate(crate::normalize::interval_end(
             now - self.config.retention_ms,
             layout.step,

@@ -109,6 +109,22 @@ pub struct AppState {
     pub auth: Arc<crate::auth::Tokens>,
     /// Slots of concurrent graph evaluations (`Limits::query_concurrency`).
     pub query_slots: crate::graph::QuerySlots,
+    /// What the checkpoint task has done, for `/api/v1/stats`.
+    pub checkpoint: Arc<parking_lot::Mutex<CheckpointStatus>>,
+}
+
+/// Outcomes of the checkpoint task so far.
+#[derive(Debug, Default, Clone, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CheckpointStatus {
+    /// Checkpoints written since start.
+    pub written: u64,
+    /// Checkpoints that failed since start.
+    pub failed: u64,
+    /// The newest one written.
+    pub last: Option<crate::checkpoint::Written>,
+    /// The newest failure's message.
+    pub last_error: Option<String>,
 }
 
 impl AppState {
@@ -130,6 +146,7 @@ impl AppState {
             wal: None,
             auth: Arc::default(),
             query_slots,
+            checkpoint: Arc::default(),
         }
     }
 }

@@ -53,5 +53,6 @@ pub async fn stats_show(State(state): State<AppState>) -> Json<Value> {
                 "syncs": load(&c.syncs),
             })
         }),
+        "checkpoint": state.wal.as_ref().map(|_| state.checkpoint.lock().clone()),
     }))
 }

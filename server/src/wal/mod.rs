@@ -16,14 +16,29 @@ mod tests;
 
 pub use record::Encoder;
 pub use replay::{replay, Recovery};
-pub use writer::{Durability, SyncMode, Wal, WalConfig, WalCounters, WalError};
+pub use writer::{Durability, Lsn, SyncMode, Wal, WalConfig, WalCounters, WalError};
+
+/// Decides whether replay applies a datapoint: given its tags and the position of its
+/// record.
+pub type Wanted<'a> = dyn FnMut(&[(&str, &str)], Lsn) -> bool + 'a;
 
 /// Replays the log of `config.dir` into `store`, drops what is already past retention, and
-/// opens the log for appending to a new segment. Logs what replay found and how long it
-/// took.
-pub fn recover(store: &crate::store::Store, config: WalConfig, now: i64) -> std::io::Result<Wal> {
+/// opens the log for appending to a new segment. A datapoint is applied only when
+/// `wanted(tags, position)` says so (a checkpoint already holds the others). Logs what
+/// replay found and how long it took.
+pub fn recover(
+    store: &crate::store::Store,
+    config: WalConfig,
+    now: i64,
+    wanted: &mut Wanted<'_>,
+) -> std::io::Result<Wal> {
     let mut refused = 0u64;
-    let recovery = replay(&config.dir, &mut |p| {
+    let mut skipped = 0u64;
+    let recovery = replay(&config.dir, &mut |lsn, p| {
+        if !wanted(&p.tags, lsn) {
+            skipped += 1;
+            return;
+        }
         // No age check: the point was accepted when it was logged. The series limit may
         // still refuse it if the limit was lowered since.
         if store.write(&p.tags, p.timestamp, p.value).is_err() {
@@ -40,6 +55,7 @@ pub fn recover(store: &crate::store::Store, config: WalConfig, now: i64) -> std:
         records = recovery.records,
         datapoints = recovery.points,
         refused,
+        skipped_in_checkpoint = skipped,
         dropped_bytes = recovery.dropped_bytes,
         dropped_records = recovery.dropped_records,
         quarantined = recovery.quarantined.len(),

@@ -102,7 +102,8 @@ impl Encoder {
     }
 }
 
-fn put_varint(buf: &mut Vec<u8>, mut v: u64) {
+/// Appends `v` as an unsigned LEB128 varint.
+pub(crate) fn put_varint(buf: &mut Vec<u8>, mut v: u64) {
     while v >= 0x80 {
         buf.push((v as u8) | 0x80);
         v >>= 7;
@@ -110,9 +111,22 @@ fn put_varint(buf: &mut Vec<u8>, mut v: u64) {
     buf.push(v as u8);
 }
 
-fn put_str(buf: &mut Vec<u8>, s: &str) {
+/// Appends a length-prefixed string.
+pub(crate) fn put_str(buf: &mut Vec<u8>, s: &str) {
     put_varint(buf, s.len() as u64);
     buf.extend_from_slice(s.as_bytes());
+}
+
+/// Appends `payload` framed as a record (length and CRC header), the framing checkpoints
+/// share with the log.
+pub(crate) fn put_frame(out: &mut Vec<u8>, payload: &[u8]) {
+    let len_bytes = (payload.len() as u32).to_le_bytes();
+    let mut crc = crc32fast::Hasher::new();
+    crc.update(&len_bytes);
+    crc.update(payload);
+    out.extend_from_slice(&len_bytes);
+    out.extend_from_slice(&crc.finalize().to_le_bytes());
+    out.extend_from_slice(payload);
 }
 
 /// Reads the record at the start of `bytes`: its payload and its total length.
@@ -191,12 +205,13 @@ fn bad(msg: String) -> ReadError {
 
 /// A cursor over a payload whose checksum already matched: running out of bytes here is
 /// corruption (a bad encoder), not a torn write.
-struct Reader<'a> {
-    bytes: &'a [u8],
+pub(crate) struct Reader<'a> {
+    /// What is left to read.
+    pub(crate) bytes: &'a [u8],
 }
 
 impl<'a> Reader<'a> {
-    fn take(&mut self, n: usize) -> Result<&'a [u8], ReadError> {
+    pub(crate) fn take(&mut self, n: usize) -> Result<&'a [u8], ReadError> {
         if self.bytes.len() < n {
             return Err(bad("record ends inside a point".to_string()));
         }
@@ -205,17 +220,17 @@ impl<'a> Reader<'a> {
         Ok(head)
     }
 
-    fn u8(&mut self) -> Result<u8, ReadError> {
+    pub(crate) fn u8(&mut self) -> Result<u8, ReadError> {
         Ok(self.take(1)?[0])
     }
 
-    fn array<const N: usize>(&mut self) -> Result<[u8; N], ReadError> {
+    pub(crate) fn array<const N: usize>(&mut self) -> Result<[u8; N], ReadError> {
         let mut out = [0; N];
         out.copy_from_slice(self.take(N)?);
         Ok(out)
     }
 
-    fn varint(&mut self) -> Result<u64, ReadError> {
+    pub(crate) fn varint(&mut self) -> Result<u64, ReadError> {
         let mut v = 0u64;
         for shift in (0..64).step_by(7) {
             let b = self.u8()?;
@@ -227,7 +242,7 @@ impl<'a> Reader<'a> {
         Err(bad("varint longer than 64 bits".to_string()))
     }
 
-    fn str(&mut self) -> Result<&'a str, ReadError> {
+    pub(crate) fn str(&mut self) -> Result<&'a str, ReadError> {
         let len = self.varint()?;
         let len = usize::try_from(len).map_err(|_| bad(format!("string length {len}")))?;
         let raw = self.take(len)?;

@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use super::record::{decode_points, read_record, Point, ReadError, HEADER_LEN, MAGIC, MAX_PAYLOAD};
-use super::writer::Segment;
+use super::writer::{Lsn, Segment};
 
 /// What replay found and did.
 #[derive(Debug, Default)]
@@ -38,7 +38,7 @@ struct Damage {
 /// empty log. Fails only when the directory or a damaged file cannot be handled at all
 /// (unreadable directory, a tail that cannot be cut, a segment that cannot be renamed):
 /// starting anyway could then lose or reorder acknowledged data.
-pub fn replay(dir: &Path, apply: &mut dyn FnMut(&Point<'_>)) -> std::io::Result<Recovery> {
+pub fn replay(dir: &Path, apply: &mut dyn FnMut(Lsn, &Point<'_>)) -> std::io::Result<Recovery> {
     let started = Instant::now();
     let mut recovery = Recovery {
         next_seq: 1,
@@ -59,9 +59,13 @@ pub fn replay(dir: &Path, apply: &mut dyn FnMut(&Point<'_>)) -> std::io::Result<
         let mut max_ts = i64::MIN;
         let damage = replay_segment(
             &bytes,
-            &mut |p| {
+            &mut |offset, p| {
                 max_ts = max_ts.max(p.timestamp);
-                apply(p);
+                let lsn = Lsn {
+                    seq,
+                    offset: offset as u64,
+                };
+                apply(lsn, p);
             },
             &mut recovery,
         );
@@ -112,7 +116,7 @@ fn list_segments(dir: &Path) -> std::io::Result<Vec<(u64, PathBuf)>> {
 /// Applies the records of one segment until the first bad one, which it returns.
 fn replay_segment(
     bytes: &[u8],
-    apply: &mut dyn FnMut(&Point<'_>),
+    apply: &mut dyn FnMut(usize, &Point<'_>),
     recovery: &mut Recovery,
 ) -> Option<Damage> {
     if bytes.is_empty() {
@@ -135,7 +139,7 @@ fn replay_segment(
         match read {
             Ok((points, used)) => {
                 for p in &points {
-                    apply(p);
+                    apply(offset, p);
                 }
                 recovery.records += 1;
                 recovery.points += points.len() as u64;

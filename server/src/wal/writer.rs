@@ -89,6 +89,17 @@ pub struct Segment {
     pub max_ts: i64,
 }
 
+/// A position in the log: the segment and the byte offset where a record starts. Records
+/// are applied to the store in this order, so a checkpoint can say "everything before
+/// here is in me" per series.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
+pub struct Lsn {
+    /// Segment number.
+    pub seq: u64,
+    /// Byte offset in the segment.
+    pub offset: u64,
+}
+
 /// The file name of segment `seq`.
 pub fn segment_name(seq: u64) -> String {
     format!("{seq:016}.wal")
@@ -376,19 +387,63 @@ impl Wal {
         })
     }
 
+    /// Runs `capture` while no record can be appended (nor applied), giving it the
+    /// position the next record will start at or after: the store then holds exactly the
+    /// records before that position. Keep `capture` short: publishes wait for it.
+    pub fn quiesce<T>(&self, capture: impl FnOnce(Lsn) -> T) -> T {
+        let inner = self.inner.lock();
+        let at = match &inner.active {
+            Some(a) => Lsn {
+                seq: a.seq,
+                offset: a.len,
+            },
+            None => Lsn {
+                seq: inner.next_seq,
+                offset: 0,
+            },
+        };
+        capture(at)
+    }
+
+    /// Closes the active segment so the records that follow go to a new one, and returns
+    /// that segment's number: a checkpoint started now needs the log from there on, plus
+    /// whatever it captures later. The closed segment is synced first unless the mode is
+    /// `off`.
+    pub fn rotate(&self) -> Result<u64, WalError> {
+        let mut inner = self.inner.lock();
+        self.seal_active(&mut inner, self.config.sync != SyncMode::Off)?;
+        Ok(inner.next_seq)
+    }
+
+    /// Deletes the closed segments numbered below `seq`: a checkpoint holds what they
+    /// held. Returns how many were deleted.
+    pub fn drop_segments_before(&self, seq: u64) -> usize {
+        self.delete_closed(
+            |s| s.seq < seq,
+            "write-ahead log segment covered by a checkpoint deleted",
+        )
+    }
+
     /// Deletes the closed segments whose newest datapoint is older than `before`: the
     /// store no longer keeps anything they hold. Returns how many were deleted.
     pub fn truncate(&self, before: i64) -> usize {
+        self.delete_closed(
+            |s| s.max_ts < before,
+            "write-ahead log segment past retention deleted",
+        )
+    }
+
+    fn delete_closed(&self, doomed: impl Fn(&Segment) -> bool, why: &'static str) -> usize {
         let mut inner = self.inner.lock();
         let mut deleted = 0;
         inner.sealed.retain(|s| {
-            if s.max_ts >= before {
+            if !doomed(s) {
                 return true;
             }
             match std::fs::remove_file(&s.path) {
                 Ok(()) => {
                     deleted += 1;
-                    tracing::info!(segment = %s.path.display(), "write-ahead log segment past retention deleted");
+                    tracing::info!(segment = %s.path.display(), "{why}");
                     false
                 }
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => false,

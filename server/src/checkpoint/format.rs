@@ -1,0 +1,353 @@
+//! The bytes of a checkpoint file.
+//!
+//! ```text
+//! file   = MAGIC (8 bytes "SXTCKP01") | header frame | chunk frame* | end frame
+//! frame  = len: u32 LE | crc: u32 LE | payload      (the write-ahead log's record framing)
+//! header = 1 | step: i64 | block_len: varint | created_ms: i64 | start_seq: u64
+//! chunk  = 2 | lsn.seq: u64 | lsn.offset: u64 | series*   (until the payload ends)
+//! series = id: varint | ntags: varint | (key | value)* | last_time: i64 | last_value: u64
+//!          | nopen: varint | (number: i64 | n: varint | value bits: u64 * n)*
+//!          | nsealed: varint | (number: i64 | len: varint | block bytes)*
+//! end    = 3 | series: varint | chunks: varint
+//! ```
+//!
+//! Integers are little-endian, varints LEB128, strings a varint length and UTF-8. An open
+//! block is saved up to its last slot that is not the empty marker (NaN), so a block
+//! opened a minute ago costs a few values, not a whole block. Everything read back is
+//! checked; damage is an error with the reason, never a panic.
+
+use std::sync::Arc;
+
+use sextant_codec::SealedBlock;
+
+use crate::series::SeriesData;
+use crate::wal::record::{put_str, put_varint, ReadError, Reader};
+use crate::wal::Lsn;
+
+/// First bytes of a checkpoint file: format name and version.
+pub const MAGIC: &[u8; 8] = b"SXTCKP01";
+
+const KIND_HEADER: u8 = 1;
+const KIND_CHUNK: u8 = 2;
+const KIND_END: u8 = 3;
+
+/// What a checkpoint says about itself.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Header {
+    /// The store's step, ms.
+    pub step: i64,
+    /// Steps per block.
+    pub block_len: u64,
+    /// When it was started, epoch ms.
+    pub created_ms: i64,
+    /// The first log segment replay needs on top of it.
+    pub start_seq: u64,
+}
+
+/// One series as read back.
+#[derive(Debug)]
+pub struct SavedSeries<'a> {
+    /// Its id in the store.
+    pub id: u32,
+    /// Its tags, sorted by key.
+    pub tags: Vec<(&'a str, &'a str)>,
+    /// Time of the last accepted sample (normalisation state).
+    pub last_time: i64,
+    /// Raw value of the last accepted counter sample (normalisation state).
+    pub last_value: f64,
+    /// Open blocks, full length, empty slots NaN.
+    pub open: Vec<(i64, Box<[f64]>)>,
+    /// Sealed blocks, validated.
+    pub sealed: Vec<(i64, SealedBlock)>,
+}
+
+/// A frame's payload, parsed.
+#[derive(Debug)]
+pub enum Frame<'a> {
+    /// The first frame.
+    Header(Header),
+    /// Series captured together at one log position.
+    Chunk {
+        /// The log position the series were captured at.
+        lsn: Lsn,
+        /// The series.
+        series: Vec<SavedSeries<'a>>,
+    },
+    /// The last frame: what the file must have held.
+    End {
+        /// Series in all chunks.
+        series: u64,
+        /// Number of chunks.
+        chunks: u64,
+    },
+}
+
+/// The payload of the header frame.
+pub fn header_payload(h: &Header) -> Vec<u8> {
+    let mut buf = vec![KIND_HEADER];
+    buf.extend_from_slice(&h.step.to_le_bytes());
+    put_varint(&mut buf, h.block_len);
+    buf.extend_from_slice(&h.created_ms.to_le_bytes());
+    buf.extend_from_slice(&h.start_seq.to_le_bytes());
+    buf
+}
+
+/// Starts a chunk payload in `buf` (cleared) for series captured at `lsn`.
+pub fn start_chunk(buf: &mut Vec<u8>, lsn: Lsn) {
+    buf.clear();
+    buf.push(KIND_CHUNK);
+    buf.extend_from_slice(&lsn.seq.to_le_bytes());
+    buf.extend_from_slice(&lsn.offset.to_le_bytes());
+}
+
+/// Appends one series to a chunk payload.
+pub fn put_series(buf: &mut Vec<u8>, id: u32, tags: &[(Arc<str>, Arc<str>)], data: &SeriesData) {
+    put_varint(buf, u64::from(id));
+    put_varint(buf, tags.len() as u64);
+    for (k, v) in tags {
+        put_str(buf, k);
+        put_str(buf, v);
+    }
+    let (last_time, last_value) = data.normalizer().state();
+    buf.extend_from_slice(&last_time.to_le_bytes());
+    buf.extend_from_slice(&last_value.to_bits().to_le_bytes());
+    let open: Vec<(i64, &[f64])> = data.open_blocks().collect();
+    put_varint(buf, open.len() as u64);
+    let empty = f64::NAN.to_bits();
+    for (number, values) in open {
+        let used = values
+            .iter()
+            .rposition(|v| v.to_bits() != empty)
+            .map_or(0, |i| i + 1);
+        buf.extend_from_slice(&number.to_le_bytes());
+        put_varint(buf, used as u64);
+        for v in &values[..used] {
+            buf.extend_from_slice(&v.to_bits().to_le_bytes());
+        }
+    }
+    let sealed: Vec<(i64, &SealedBlock)> = data.sealed_blocks().collect();
+    put_varint(buf, sealed.len() as u64);
+    for (number, block) in sealed {
+        buf.extend_from_slice(&number.to_le_bytes());
+        let bytes = block.as_bytes();
+        put_varint(buf, bytes.len() as u64);
+        buf.extend_from_slice(bytes);
+    }
+}
+
+/// The payload of the end frame.
+pub fn end_payload(series: u64, chunks: u64) -> Vec<u8> {
+    let mut buf = vec![KIND_END];
+    put_varint(&mut buf, series);
+    put_varint(&mut buf, chunks);
+    buf
+}
+
+/// Parses a frame payload whose checksum matched. `block_len` bounds open blocks (it is
+/// the header's, checked against the store before any chunk is read).
+pub fn parse_frame(payload: &[u8], block_len: usize) -> Result<Frame<'_>, String> {
+    let mut r = Reader { bytes: payload };
+    let kind = r.u8().map_err(why)?;
+    match kind {
+        KIND_HEADER => {
+            let step = i64::from_le_bytes(r.array().map_err(why)?);
+            let block_len = r.varint().map_err(why)?;
+            let created_ms = i64::from_le_bytes(r.array().map_err(why)?);
+            let start_seq = u64::from_le_bytes(r.array().map_err(why)?);
+            rest_empty(&r)?;
+            Ok(Frame::Header(Header {
+                step,
+                block_len,
+                created_ms,
+                start_seq,
+            }))
+        }
+        KIND_CHUNK => {
+            let seq = u64::from_le_bytes(r.array().map_err(why)?);
+            let offset = u64::from_le_bytes(r.array().map_err(why)?);
+            let mut series = Vec::new();
+            while !r.bytes.is_empty() {
+                series.push(read_series(&mut r, block_len).map_err(why)?);
+            }
+            Ok(Frame::Chunk {
+                lsn: Lsn { seq, offset },
+                series,
+            })
+        }
+        KIND_END => {
+            let series = r.varint().map_err(why)?;
+            let chunks = r.varint().map_err(why)?;
+            rest_empty(&r)?;
+            Ok(Frame::End { series, chunks })
+        }
+        other => Err(format!("unknown frame kind {other}")),
+    }
+}
+
+fn why(e: ReadError) -> String {
+    match e {
+        ReadError::Torn => "frame ends early".to_string(),
+        ReadError::Corrupt(s) => s,
+    }
+}
+
+fn rest_empty(r: &Reader<'_>) -> Result<(), String> {
+    if r.bytes.is_empty() {
+        Ok(())
+    } else {
+        Err(format!(
+            "{} stray bytes at the end of a frame",
+            r.bytes.len()
+        ))
+    }
+}
+
+fn corrupt(msg: String) -> ReadError {
+    ReadError::Corrupt(msg)
+}
+
+/// A count read from the file, bounded by the bytes left (each item takes at least
+/// `min_bytes`), so damage cannot size an allocation.
+fn count(r: &mut Reader<'_>, min_bytes: usize, what: &str) -> Result<usize, ReadError> {
+    let n = r.varint()?;
+    if n > (r.bytes.len() / min_bytes.max(1)) as u64 {
+        return Err(corrupt(format!("{what} count {n} exceeds the frame")));
+    }
+    Ok(n as usize)
+}
+
+fn read_series<'a>(r: &mut Reader<'a>, block_len: usize) -> Result<SavedSeries<'a>, ReadError> {
+    let id = r.varint()?;
+    let id = u32::try_from(id).map_err(|_| corrupt(format!("series id {id} out of range")))?;
+    let ntags = count(r, 2, "tag")?;
+    let mut tags = Vec::with_capacity(ntags);
+    for _ in 0..ntags {
+        let k = r.str()?;
+        let v = r.str()?;
+        tags.push((k, v));
+    }
+    let last_time = i64::from_le_bytes(r.array()?);
+    let last_value = f64::from_bits(u64::from_le_bytes(r.array()?));
+    let nopen = count(r, 9, "open block")?;
+    let mut open = Vec::with_capacity(nopen);
+    for _ in 0..nopen {
+        let number = i64::from_le_bytes(r.array()?);
+        let used = count(r, 8, "open value")?;
+        if used > block_len {
+            return Err(corrupt(format!(
+                "open block {number} holds {used} values, the block length is {block_len}"
+            )));
+        }
+        let mut values = vec![f64::NAN; block_len].into_boxed_slice();
+        for v in values.iter_mut().take(used) {
+            *v = f64::from_bits(u64::from_le_bytes(r.array()?));
+        }
+        open.push((number, values));
+    }
+    let nsealed = count(r, 9, "sealed block")?;
+    let mut sealed = Vec::with_capacity(nsealed);
+    for _ in 0..nsealed {
+        let number = i64::from_le_bytes(r.array()?);
+        let len = count(r, 1, "block byte")?;
+        let block = SealedBlock::from_bytes(r.take(len)?)
+            .map_err(|e| corrupt(format!("sealed block {number}: {e}")))?;
+        sealed.push((number, block));
+    }
+    Ok(SavedSeries {
+        id,
+        tags,
+        last_time,
+        last_value,
+        open,
+        sealed,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::normalize::{DsType, Normalizer};
+    use crate::series::Layout;
+
+    fn layout() -> Layout {
+        Layout {
+            step: 1000,
+            block_len: 4,
+        }
+    }
+
+    #[test]
+    fn a_series_round_trips_bit_for_bit() -> Result<(), String> {
+        let l = layout();
+        let mut data = SeriesData::new(Normalizer::new(DsType::Counter));
+        for (i, v) in [1.0, 5.0, 9.0, 20.0, 21.0, 30.0, 31.0].iter().enumerate() {
+            data.write(&l, (i as i64 + 1) * 1000, *v);
+        }
+        data.seal_before(1);
+        let tags: Vec<(Arc<str>, Arc<str>)> = vec![
+            ("atlas.dstype".into(), "counter".into()),
+            ("name".into(), "requests".into()),
+        ];
+        let mut buf = Vec::new();
+        start_chunk(&mut buf, Lsn { seq: 3, offset: 77 });
+        put_series(&mut buf, 42, &tags, &data);
+        let Frame::Chunk { lsn, series } = parse_frame(&buf, 4)? else {
+            return Err("not a chunk".into());
+        };
+        assert_eq!(lsn, Lsn { seq: 3, offset: 77 });
+        assert_eq!(series.len(), 1);
+        let s = &series[0];
+        assert_eq!(s.id, 42);
+        assert_eq!(s.tags, [("atlas.dstype", "counter"), ("name", "requests")]);
+        assert_eq!(
+            (s.last_time, s.last_value.to_bits()),
+            (7000, 31f64.to_bits())
+        );
+        assert_eq!(s.sealed.len(), 1);
+        assert_eq!(s.open.len(), 1);
+        let restored = SeriesData::restore(
+            &l,
+            Normalizer::with_state(DsType::Counter, s.last_time, s.last_value),
+            s.open.clone(),
+            s.sealed.clone(),
+        )?;
+        let mut a = vec![0.0; 9];
+        let mut b = vec![0.0; 9];
+        let mut scratch = vec![0.0; 4];
+        data.read_into(&l, 1000, &mut a, &mut scratch);
+        restored.read_into(&l, 1000, &mut b, &mut scratch);
+        let bits = |v: &[f64]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+        assert_eq!(bits(&a), bits(&b));
+        Ok(())
+    }
+
+    #[test]
+    fn damaged_frames_are_errors_not_panics() {
+        let tags: Vec<(Arc<str>, Arc<str>)> = vec![("name".into(), "x".into())];
+        let mut data = SeriesData::new(Normalizer::new(DsType::Gauge));
+        data.write(&layout(), 1000, 1.0);
+        let mut buf = Vec::new();
+        start_chunk(&mut buf, Lsn::default());
+        put_series(&mut buf, 1, &tags, &data);
+        for cut in 0..buf.len() {
+            let _ = parse_frame(&buf[..cut], 4);
+        }
+        for i in 0..buf.len() {
+            let mut bad = buf.clone();
+            bad[i] ^= 0xA5;
+            let _ = parse_frame(&bad, 4);
+        }
+        assert!(parse_frame(&buf, 4).is_ok());
+        assert!(parse_frame(&[9], 4).is_err());
+        let header = header_payload(&Header {
+            step: 1000,
+            block_len: 4,
+            created_ms: 5,
+            start_seq: 2,
+        });
+        assert!(matches!(
+            parse_frame(&header, 4),
+            Ok(Frame::Header(Header { start_seq: 2, .. }))
+        ));
+    }
+}
