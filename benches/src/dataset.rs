@@ -37,17 +37,23 @@ pub fn tags(i: usize) -> Vec<(String, String)> {
     t
 }
 
-/// A store of `series` series with `steps` values each (a 2-decimal walk per series), at a
-/// one-minute step, every block sealed, ending at `end` (epoch ms, a multiple of a minute).
-pub fn filled_store(series: usize, steps: usize, end: i64) -> Store {
+/// The settings [`filled_store`] uses: a one-minute step and room for every series.
+pub fn store_config(series: usize, steps: usize) -> StoreConfig {
     let step = 60_000;
-    let store = Store::new(StoreConfig {
+    StoreConfig {
         step_ms: step,
         retention_ms: (steps as i64 + 120) * step,
         max_series: series + 1,
         max_series_per_query: series + 1,
         ..StoreConfig::default()
-    });
+    }
+}
+
+/// A store of `series` series with `steps` values each (a 2-decimal walk per series), at a
+/// one-minute step, every block sealed, ending at `end` (epoch ms, a multiple of a minute).
+pub fn filled_store(series: usize, steps: usize, end: i64) -> Store {
+    let step = 60_000;
+    let store = Store::new(store_config(series, steps));
     let start = end - (steps as i64 - 1) * step;
     for i in 0..series {
         let tags = tags(i);

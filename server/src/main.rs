@@ -88,6 +88,11 @@ struct ServeArgs {
     /// No write-ahead log: published data lives in memory only and a restart loses it.
     #[arg(long)]
     no_persist: bool,
+    /// Longest time between checkpoints of the store; one is also written at every block
+    /// boundary and at a clean stop. Bounds the log replayed at start. `0s`: only at block
+    /// boundaries.
+    #[arg(long, default_value = "10m", value_parser = humantime::parse_duration)]
+    checkpoint_interval: Duration,
     /// Bearer tokens file: one `role token` per line (roles: publish, read, admin; `#`
     /// comments). SEXTANT_TOKEN_PUBLISH/READ/ADMIN add more. No tokens: authentication off.
     #[arg(long, value_name = "FILE")]
@@ -150,6 +155,7 @@ fn config(a: ServeArgs) -> anyhow::Result<ServerConfig> {
             segment_bytes: a.wal_segment_size.max(1024),
         }),
         checkpoint_dir: (!a.no_persist).then(|| a.data_dir.join("checkpoints")),
+        checkpoint_interval: a.checkpoint_interval,
         auth: std::sync::Arc::new(tokens),
         query_limits: sextant_server::QueryLimits {
             max_lines: a.max_lines,

@@ -34,6 +34,9 @@ pub struct ServerConfig {
     pub wal: Option<crate::wal::WalConfig>,
     /// Where checkpoints go (`<data-dir>/checkpoints`); used only with a log.
     pub checkpoint_dir: Option<std::path::PathBuf>,
+    /// Longest time between two checkpoints, besides one per block boundary; zero: block
+    /// boundaries only.
+    pub checkpoint_interval: Duration,
     /// Bearer tokens per role; empty turns authentication off.
     pub auth: Arc<crate::auth::Tokens>,
     /// Limits of one graph query.
@@ -46,6 +49,7 @@ pub struct Server {
     state: AppState,
     demo: bool,
     checkpoint_dir: Option<std::path::PathBuf>,
+    checkpoint_interval: Duration,
 }
 
 impl Server {
@@ -93,6 +97,7 @@ impl Server {
             state,
             demo: config.demo,
             checkpoint_dir,
+            checkpoint_interval: config.checkpoint_interval,
         })
     }
 
@@ -178,24 +183,29 @@ impl Server {
             }),
             _ => None,
         };
+        let interval = i64::try_from(self.checkpoint_interval.as_millis()).unwrap_or(i64::MAX);
         let checkpoint_task = checkpoints.clone().map(|c| {
             let clock = clock.clone();
             tokio::spawn(async move {
                 let mut tick = tokio::time::interval(every);
                 tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
                 let mut horizon = i64::MIN;
+                let mut last = i64::MIN;
                 loop {
                     tick.tick().await;
                     let now = clock.now_ms();
                     let h = c.store.seal_horizon(now);
-                    if h > horizon {
+                    let due = interval > 0 && now.saturating_sub(last) >= interval;
+                    if h > horizon || due {
                         // Sealing first, so the checkpoint holds the block just closed
                         // compressed rather than open.
                         c.store.maintain(now);
                         let c = c.clone();
-                        if let Ok(true) = tokio::task::spawn_blocking(move || c.run(now)).await {
-                            horizon = h;
-                        }
+                        // After a failure too: the next try waits for the next boundary
+                        // or interval rather than hammering a full disk every tick.
+                        let _ = tokio::task::spawn_blocking(move || c.run(now)).await;
+                        horizon = h;
+                        last = now;
                     }
                 }
             })
@@ -240,8 +250,8 @@ struct Checkpointer {
 }
 
 impl Checkpointer {
-    /// Writes one checkpoint, logs and records the outcome; true when it was written.
-    fn run(&self, now: i64) -> bool {
+    /// Writes one checkpoint, logs and records the outcome.
+    fn run(&self, now: i64) {
         match crate::checkpoint::write(&self.store, &self.wal, &self.dir, now) {
             Ok(w) => {
                 tracing::info!(
@@ -255,14 +265,12 @@ impl Checkpointer {
                 let mut status = self.status.lock();
                 status.written += 1;
                 status.last = Some(w);
-                true
             }
             Err(e) => {
                 tracing::error!(dir = %self.dir.display(), error = %e, "checkpoint failed; the log keeps everything until one succeeds");
                 let mut status = self.status.lock();
                 status.failed += 1;
                 status.last_error = Some(e.to_string());
-                false
             }
         }
     }

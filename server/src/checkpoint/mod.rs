@@ -75,10 +75,41 @@ pub fn write(store: &Store, wal: &Wal, dir: &Path, now: i64) -> std::io::Result<
         created_ms: now,
         start_seq,
     };
-    let mut file = std::io::BufWriter::with_capacity(1 << 20, File::create(&tmp)?);
+    let written = write_file(store, wal, &tmp, &header).and_then(|(series, bytes)| {
+        std::fs::rename(&tmp, &path)?;
+        File::open(dir)?.sync_all()?;
+        Ok((series, bytes))
+    });
+    let (series, bytes) = match written {
+        Ok(w) => w,
+        Err(e) => {
+            // A half-written file would only be deleted at the next start.
+            let _ = std::fs::remove_file(&tmp);
+            return Err(e);
+        }
+    };
+    let segments_deleted = prune(dir, wal)?;
+    Ok(Written {
+        path,
+        series,
+        bytes,
+        created_ms: now,
+        elapsed_ms: started.elapsed().as_millis() as u64,
+        segments_deleted,
+    })
+}
+
+/// Writes and syncs the checkpoint file at `tmp`; returns the series saved and its size.
+fn write_file(
+    store: &Store,
+    wal: &Wal,
+    tmp: &Path,
+    header: &Header,
+) -> std::io::Result<(u64, u64)> {
+    let mut file = std::io::BufWriter::with_capacity(1 << 20, File::create(tmp)?);
     let mut framed = Vec::with_capacity(1 << 20);
     framed.extend_from_slice(format::MAGIC);
-    put_frame(&mut framed, &format::header_payload(&header));
+    put_frame(&mut framed, &format::header_payload(header));
     file.write_all(&framed)?;
     let mut bytes = framed.len() as u64;
     let (mut series, mut chunks) = (0u64, 0u64);
@@ -105,18 +136,7 @@ pub fn write(store: &Store, wal: &Wal, dir: &Path, now: i64) -> std::io::Result<
     bytes += framed.len() as u64;
     let file = file.into_inner().map_err(|e| e.into_error())?;
     file.sync_all()?;
-    drop(file);
-    std::fs::rename(&tmp, &path)?;
-    File::open(dir)?.sync_all()?;
-    let segments_deleted = prune(dir, wal)?;
-    Ok(Written {
-        path,
-        series,
-        bytes,
-        created_ms: now,
-        elapsed_ms: started.elapsed().as_millis() as u64,
-        segments_deleted,
-    })
+    Ok((series, bytes))
 }
 
 fn file_name(start_seq: u64) -> String {
