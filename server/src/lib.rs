@@ -38,6 +38,7 @@ mod wal;
 
 pub use alert::{Alerting, AlertingConfig};
 pub use auth::{Denied, Role, Tokens, TokensError};
+pub use checkpoint::format as checkpoint_format;
 pub use checkpoint::{recover as recover_store, write as write_checkpoint, Written};
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use dashboard::{DashboardError, DashboardStore};

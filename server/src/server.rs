@@ -180,6 +180,7 @@ impl Server {
                 wal: wal.clone(),
                 dir,
                 status: self.state.checkpoint.clone(),
+                running: Arc::default(),
             }),
             _ => None,
         };
@@ -247,11 +248,15 @@ struct Checkpointer {
     wal: Arc<crate::wal::Wal>,
     dir: std::path::PathBuf,
     status: Arc<parking_lot::Mutex<crate::http::CheckpointStatus>>,
+    /// Held while one runs: the stop's final checkpoint must not overlap a periodic one
+    /// still running on a blocking thread (aborting its task does not stop the thread).
+    running: Arc<parking_lot::Mutex<()>>,
 }
 
 impl Checkpointer {
     /// Writes one checkpoint, logs and records the outcome.
     fn run(&self, now: i64) {
+        let _running = self.running.lock();
         match crate::checkpoint::write(&self.store, &self.wal, &self.dir, now) {
             Ok(w) => {
                 tracing::info!(

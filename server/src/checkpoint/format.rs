@@ -251,6 +251,12 @@ fn read_series<'a>(r: &mut Reader<'a>, block_len: usize) -> Result<SavedSeries<'
         let len = count(r, 1, "block byte")?;
         let block = SealedBlock::from_bytes(r.take(len)?)
             .map_err(|e| corrupt(format!("sealed block {number}: {e}")))?;
+        if block.len() > block_len {
+            return Err(corrupt(format!(
+                "sealed block {number} holds {} values, the block length is {block_len}",
+                block.len()
+            )));
+        }
         sealed.push((number, block));
     }
     Ok(SavedSeries {
@@ -319,6 +325,25 @@ mod tests {
         let bits = |v: &[f64]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
         assert_eq!(bits(&a), bits(&b));
         Ok(())
+    }
+
+    /// Found by the `checkpoint_frame` fuzz target: a sealed block longer than the block
+    /// length parsed, leaving only `SeriesData::restore` to refuse it.
+    #[test]
+    fn a_sealed_block_longer_than_a_block_is_refused() {
+        let input = [
+            2, 3, 0, 0, 2, 3, 2, 0, 0, 0, 0, 1, 0, 42, 25, 68, 29, 0, 0, 0, 0, 0, 64, 0, 0, 0, 0,
+            0, 0, 0, 1, 1, 99, 164, 0, 0, 1, 0, 42, 25, 68, 29, 99, 164, 1, 4, 1, 41, 127, 1,
+        ];
+        match parse_frame(&input, 8) {
+            Err(e) => assert!(e.contains("the block length is 8"), "{e}"),
+            Ok(Frame::Chunk { series, .. }) => {
+                assert!(series
+                    .iter()
+                    .all(|s| s.sealed.iter().all(|(_, b)| b.len() <= 8)));
+            }
+            Ok(other) => panic!("not a chunk: {other:?}"),
+        }
     }
 
     #[test]
