@@ -229,7 +229,17 @@ impl Store {
         timestamp: i64,
         value: f64,
     ) -> Result<(), Reject> {
-        let key = identity(tags);
+        self.write_keyed(identity(tags), tags, timestamp, value)
+    }
+
+    /// [`Store::write`] for a caller that already has the series' [`identity`] (replay).
+    pub fn write_keyed<K: AsRef<str>, V: AsRef<str>>(
+        &self,
+        key: u128,
+        tags: &[(K, V)],
+        timestamp: i64,
+        value: f64,
+    ) -> Result<(), Reject> {
         let outcome = match self.by_identity.get(&key) {
             Some(series) => series.data.lock().write(&self.layout, timestamp, value),
             None => {

@@ -376,8 +376,8 @@ pub fn recover(
         Some(l) => (l.start, l.skip),
         None => (Lsn::default(), SkipMap::default()),
     };
-    let wal = crate::wal::recover(&store, wal, now, &mut |tags, lsn| {
-        lsn >= skip.get(&identity(tags)).copied().unwrap_or(start)
+    let wal = crate::wal::recover(&store, wal, now, &mut |key, lsn| {
+        lsn >= skip.get(&key).copied().unwrap_or(start)
     })?;
     tracing::info!(
         series = store.len(),

@@ -18,9 +18,9 @@ pub use record::Encoder;
 pub use replay::{replay, Recovery};
 pub use writer::{Durability, Lsn, SyncMode, Wal, WalConfig, WalCounters, WalError};
 
-/// Decides whether replay applies a datapoint: given its tags and the position of its
-/// record.
-pub type Wanted<'a> = dyn FnMut(&[(&str, &str)], Lsn) -> bool + 'a;
+/// Decides whether replay applies a datapoint: given its series' identity and the position
+/// of its record.
+pub type Wanted<'a> = dyn FnMut(u128, Lsn) -> bool + 'a;
 
 /// Replays the log of `config.dir` into `store`, drops what is already past retention, and
 /// opens the log for appending to a new segment. A datapoint is applied only when
@@ -35,13 +35,17 @@ pub fn recover(
     let mut refused = 0u64;
     let mut skipped = 0u64;
     let recovery = replay(&config.dir, &mut |lsn, p| {
-        if !wanted(&p.tags, lsn) {
+        let key = crate::store::identity(&p.tags);
+        if !wanted(key, lsn) {
             skipped += 1;
             return;
         }
         // No age check: the point was accepted when it was logged. The series limit may
         // still refuse it if the limit was lowered since.
-        if store.write(&p.tags, p.timestamp, p.value).is_err() {
+        if store
+            .write_keyed(key, &p.tags, p.timestamp, p.value)
+            .is_err()
+        {
             refused += 1;
         }
     })
