@@ -45,6 +45,7 @@ pub fn filled_store(series: usize, steps: usize, end: i64) -> Store {
         step_ms: step,
         retention_ms: (steps as i64 + 120) * step,
         max_series: series + 1,
+        max_series_per_name: series + 1,
         max_series_per_query: series + 1,
         ..StoreConfig::default()
     });

@@ -45,6 +45,10 @@ struct ServeArgs {
     /// Most series the store holds.
     #[arg(long, default_value_t = 5_000_000)]
     max_series: usize,
+    /// Most series with one `name` tag value; new series of that name beyond it are
+    /// refused (0: no limit).
+    #[arg(long, default_value_t = 1_000_000)]
+    max_series_per_name: usize,
     /// Most series one query may match.
     #[arg(long, default_value_t = 2_000_000)]
     max_series_per_query: usize,
@@ -133,6 +137,7 @@ fn config(a: ServeArgs) -> anyhow::Result<ServerConfig> {
             max_age_ms,
             max_series_per_query: a.max_series_per_query,
             max_series: a.max_series,
+            max_series_per_name: a.max_series_per_name,
         },
         limits: Limits {
             max_body_bytes: a.max_body_bytes,

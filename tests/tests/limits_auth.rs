@@ -272,6 +272,32 @@ fn series_limit_refuses_new_series_but_not_known_ones() {
 }
 
 #[test]
+fn series_per_name_limit_refuses_new_series_of_that_name_only() {
+    let s = TestServer::start(&["--step", "1s", "--max-series-per-name", "2"]);
+    assert_eq!(publish_series(&s, "cpu", &["a", "b"]).status, 200);
+    let third = publish_series(&s, "cpu", &["c"]);
+    assert_eq!(third.status, 400, "{}", third.body);
+    let text = third.json()["message"][0]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    assert!(
+        text.contains(
+            r#"series limit for name "cpu" reached: 2 series have this name and no new one is added"#
+        ),
+        "{}",
+        third.body
+    );
+    // Other names still get new series, and known series of the full name are stored.
+    assert_eq!(publish_series(&s, "mem", &["a", "b"]).status, 200);
+    let mixed = publish_series(&s, "cpu", &["a", "d"]);
+    assert_eq!(mixed.status, 202, "{}", mixed.body);
+    assert_eq!(mixed.json()["errorCount"], 1, "{}", mixed.body);
+    let stats = get(&s.at("/api/v1/stats")).json();
+    assert_eq!(stats["ingest"]["seriesPerNameLimit"], 2, "{stats}");
+}
+
+#[test]
 fn query_limits_answer_400_naming_the_limit() {
     let s = TestServer::start(&[
         "--step",
