@@ -43,7 +43,9 @@ pub use demo::Demo;
 pub use graph::{evaluate, Graph, GraphError, QueryLimits};
 pub use graph::{QueriesBusy, QuerySlots};
 pub use http::{app, ApiError, AppState, HttpCounters, Limits};
-pub use http::{default_query_concurrency, QUERY_SLOT_WAIT};
+pub use http::{
+    default_max_concurrent_publishes, default_query_concurrency, PUBLISH_SLOT_WAIT, QUERY_SLOT_WAIT,
+};
 pub use index::{TagCount, TagIndex};
 pub use normalize::DsType;
 pub use publish::{decode as decode_publish, gunzip, store as store_publish, Decoded};

@@ -72,6 +72,10 @@ struct ServeArgs {
     /// gets 400 and the connection is freed.
     #[arg(long, default_value = "30s", value_parser = humantime::parse_duration)]
     body_read_timeout: Duration,
+    /// Publish requests read, decoded and applied at once; others wait up to 1 s, then get
+    /// 503 [default: four times the number of cores].
+    #[arg(long)]
+    max_concurrent_publishes: Option<usize>,
     /// Feed synthetic demo data (a few hundred series over apps, regions and nodes).
     #[arg(long)]
     demo: bool,
@@ -111,6 +115,10 @@ fn config(a: ServeArgs) -> anyhow::Result<ServerConfig> {
         "--query-concurrency must be at least 1"
     );
     anyhow::ensure!(
+        a.max_concurrent_publishes != Some(0),
+        "--max-concurrent-publishes must be at least 1"
+    );
+    anyhow::ensure!(
         a.max_lines >= 1 && a.max_datapoints >= 1,
         "--max-lines and --max-datapoints must be at least 1"
     );
@@ -146,6 +154,9 @@ fn config(a: ServeArgs) -> anyhow::Result<ServerConfig> {
                 .query_concurrency
                 .unwrap_or_else(sextant_server::default_query_concurrency),
             body_read_timeout: a.body_read_timeout,
+            max_concurrent_publishes: a
+                .max_concurrent_publishes
+                .unwrap_or_else(sextant_server::default_max_concurrent_publishes),
         },
         demo: a.demo,
         dashboards_dir: Some(a.data_dir.join("dashboards")),

@@ -390,3 +390,65 @@ fn a_client_that_stalls_mid_body_is_cut_off() {
         "{answer}"
     );
 }
+
+/// The publish slot is taken before the body is read, so a request whose body never
+/// finishes holds the only slot; another publish then waits out its second and gets 503.
+/// The held request may lose the race for the slot to the probe, so the probe repeats
+/// until it is refused.
+#[test]
+fn publishes_over_the_concurrency_limit_get_503_with_retry_after() {
+    let s = TestServer::start(&[
+        "--step",
+        "1s",
+        "--max-concurrent-publishes",
+        "1",
+        "--body-read-timeout",
+        "5m",
+    ]);
+    let addr = s.url.trim_start_matches("http://").to_string();
+    let mut held = std::net::TcpStream::connect(&addr).expect("connects to the server");
+    let head = format!(
+        "POST /api/v1/publish HTTP/1.1\r\nhost: {addr}\r\ncontent-type: application/json\r\ncontent-length: 100\r\n\r\n{{"
+    );
+    held.write_all(head.as_bytes())
+        .expect("the request head is sent");
+    let refused = sextant_e2e::wait_for("a publish refused for want of a slot", || {
+        let a = post_json(&s.at("/api/v1/publish"), &one_point("probe"));
+        match a.status {
+            200 => None,
+            503 => Some(a),
+            other => panic!("unexpected {other}: {}", a.body),
+        }
+    });
+    assert_eq!(refused.header("retry-after"), Some("1"));
+    assert!(
+        message(&refused)
+            .contains("too many concurrent publishes: all 1 publish slots stayed busy for 1000 ms; retry later"),
+        "{}",
+        refused.body
+    );
+    // Other endpoints do not wait for a publish slot.
+    assert_eq!(get(&s.at("/api/v1/tags")).status, 200);
+    // Closing the held connection frees the slot.
+    drop(held);
+    sextant_e2e::wait_for("publishing to work again", || {
+        let a = post_json(&s.at("/api/v1/publish"), &one_point("probe"));
+        (a.status == 200).then_some(())
+    });
+    let out = std::process::Command::new(binary())
+        .args([
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--max-concurrent-publishes",
+            "0",
+        ])
+        .output()
+        .expect("the sextant binary runs");
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("--max-concurrent-publishes must be at least 1"),
+        "{stderr}"
+    );
+}
