@@ -27,6 +27,7 @@ mod demo;
 mod graph;
 mod http;
 mod index;
+mod listen;
 mod normalize;
 mod publish;
 mod selfmon;
@@ -47,6 +48,7 @@ pub use http::{
     default_max_concurrent_publishes, default_query_concurrency, PUBLISH_SLOT_WAIT, QUERY_SLOT_WAIT,
 };
 pub use index::{TagCount, TagIndex};
+pub use listen::{TlsFiles, SHUTDOWN_GRACE};
 pub use normalize::DsType;
 pub use publish::{decode as decode_publish, gunzip, store as store_publish, Decoded};
 pub use publish::{Datapoint, PublishError, PublishOutcome};

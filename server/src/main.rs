@@ -69,9 +69,19 @@ struct ServeArgs {
     #[arg(long)]
     query_concurrency: Option<usize>,
     /// Longest wait for the next piece of a request body; a client that stalls longer
-    /// gets 400 and the connection is freed.
+    /// gets 408 and the connection is freed.
     #[arg(long, default_value = "30s", value_parser = humantime::parse_duration)]
     body_read_timeout: Duration,
+    /// Longest time a client may take to send a request's headers (and the TLS
+    /// handshake); a slower one is disconnected, as is a keep-alive connection idle as long.
+    #[arg(long, default_value = "30s", value_parser = humantime::parse_duration)]
+    header_read_timeout: Duration,
+    /// Serve HTTPS with this PEM certificate chain (leaf first); needs --tls-key.
+    #[arg(long, value_name = "FILE", requires = "tls_key")]
+    tls_cert: Option<std::path::PathBuf>,
+    /// PEM private key of --tls-cert (PKCS#8, PKCS#1 or SEC1).
+    #[arg(long, value_name = "FILE", requires = "tls_cert")]
+    tls_key: Option<std::path::PathBuf>,
     /// Publish requests read, decoded and applied at once; others wait up to 1 s, then get
     /// 503 [default: four times the number of cores].
     #[arg(long)]
@@ -126,7 +136,16 @@ fn config(a: ServeArgs) -> anyhow::Result<ServerConfig> {
         a.block_len >= 1 && a.block_len <= 65_535,
         "--block-len must be 1..=65535"
     );
+    // Zero would disconnect every client before its first byte.
+    anyhow::ensure!(
+        !a.header_read_timeout.is_zero(),
+        "--header-read-timeout must be above 0"
+    );
     let max_age_ms = a.max_age.map(millis).unwrap_or(step_ms.max(60_000));
+    let tls = match (a.tls_cert, a.tls_key) {
+        (Some(cert), Some(key)) => Some(sextant_server::TlsFiles { cert, key }),
+        _ => None,
+    };
     let mut tokens = sextant_server::Tokens::new();
     if let Some(path) = &a.tokens {
         let text = std::fs::read_to_string(path)
@@ -171,6 +190,8 @@ fn config(a: ServeArgs) -> anyhow::Result<ServerConfig> {
             max_datapoints: a.max_datapoints,
             budget: a.query_timeout,
         },
+        tls,
+        header_read_timeout: a.header_read_timeout,
         alerting: sextant_server::AlertingConfig {
             rules_file: a.rules,
             data_dir: Some(a.data_dir),
@@ -223,8 +244,15 @@ async fn main() -> anyhow::Result<()> {
             "listening on a non-loopback address without authentication: anyone who can reach it may read, publish and change rules; set --tokens or SEXTANT_TOKEN_*"
         );
     }
+    if !addr.ip().is_loopback() && !server.is_tls() {
+        tracing::warn!(
+            %addr,
+            "listening on a non-loopback address without TLS: requests, data and bearer tokens travel in plain text; set --tls-cert and --tls-key or put a TLS proxy in front"
+        );
+    }
+    let scheme = if server.is_tls() { "https" } else { "http" };
     // Tests and scripts read this line to find the port.
-    println!("sextant listening on http://{addr}");
+    println!("sextant listening on {scheme}://{addr}");
     server.run(shutdown_signal()).await?;
     Ok(())
 }

@@ -36,6 +36,10 @@ pub struct ServerConfig {
     pub auth: Arc<crate::auth::Tokens>,
     /// Limits of one graph query.
     pub query_limits: crate::graph::QueryLimits,
+    /// Certificate and key to serve HTTPS with; `None` serves plain HTTP.
+    pub tls: Option<crate::listen::TlsFiles>,
+    /// Longest time a client may take to send a request's headers.
+    pub header_read_timeout: Duration,
 }
 
 /// A bound, not yet running server.
@@ -43,17 +47,25 @@ pub struct Server {
     listener: TcpListener,
     state: AppState,
     demo: bool,
+    listen: crate::listen::ListenConfig,
 }
 
 impl Server {
     /// Binds the listener and builds the store.
     pub async fn bind(config: ServerConfig) -> std::io::Result<Server> {
+        // Before binding: a bad certificate should stop the start, not the first client.
+        let tls = config
+            .tls
+            .as_ref()
+            .map(crate::listen::tls_config)
+            .transpose()?;
         let listener = TcpListener::bind(config.listen).await?;
         let store = Arc::new(Store::new(config.store));
         let clock: Arc<dyn Clock> = Arc::new(SystemClock);
         let mut alerting = config.alerting;
         if alerting.external_url.is_empty() {
-            alerting.external_url = format!("http://{}", listener.local_addr()?);
+            let scheme = if tls.is_some() { "https" } else { "http" };
+            alerting.external_url = format!("{scheme}://{}", listener.local_addr()?);
         }
         let alerting = Alerting::new(store.clone(), clock.clone(), alerting)
             .map_err(|e| std::io::Error::other(format!("alert rules: {e}")))?;
@@ -74,12 +86,21 @@ impl Server {
             listener,
             state,
             demo: config.demo,
+            listen: crate::listen::ListenConfig {
+                tls,
+                header_read_timeout: config.header_read_timeout,
+            },
         })
     }
 
     /// The address actually bound.
     pub fn local_addr(&self) -> std::io::Result<SocketAddr> {
         self.listener.local_addr()
+    }
+
+    /// True when the server speaks HTTPS.
+    pub fn is_tls(&self) -> bool {
+        self.listen.tls.is_some()
     }
 
     /// The shared state (store, clock, limits).
@@ -151,9 +172,7 @@ impl Server {
             })
         });
         let router = app(self.state);
-        let result = axum::serve(self.listener, router)
-            .with_graceful_shutdown(shutdown)
-            .await;
+        let result = crate::listen::serve(self.listener, router, self.listen, shutdown).await;
         maintenance.abort();
         if let Some(task) = wal_truncation {
             task.abort();

@@ -366,6 +366,53 @@ fn query_concurrency_is_configurable_and_never_zero() {
     );
 }
 
+/// A slow-loris client: the request line and one header, then nothing. The server closes
+/// the connection after `--header-read-timeout`; the test only waits, bounded, for that.
+#[test]
+fn a_client_that_never_finishes_its_headers_is_disconnected() {
+    let s = TestServer::start(&["--step", "1s", "--header-read-timeout", "1s"]);
+    let addr = s.url.trim_start_matches("http://").to_string();
+    let mut stream = std::net::TcpStream::connect(&addr).expect("connects to the server");
+    stream
+        .set_read_timeout(Some(Duration::from_secs(20)))
+        .expect("a read timeout can be set");
+    stream
+        .write_all(format!("GET /api/v1/tags HTTP/1.1\r\nhost: {addr}\r\n").as_bytes())
+        .expect("part of the head is sent");
+    let mut answer = Vec::new();
+    match stream.read_to_end(&mut answer) {
+        Ok(_) => {}
+        // A reset is a close too; only our own read timeout means the server kept it open.
+        Err(e) => assert!(
+            !matches!(
+                e.kind(),
+                std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+            ),
+            "the server kept the connection open: {e}"
+        ),
+    }
+    // Whatever the server said before closing, it was not an answer to the request.
+    let answer = String::from_utf8_lossy(&answer);
+    assert!(!answer.contains("200 OK"), "{answer}");
+    // The header timeout is above zero.
+    let out = std::process::Command::new(binary())
+        .args([
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--header-read-timeout",
+            "0s",
+        ])
+        .output()
+        .expect("the sextant binary runs");
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("--header-read-timeout must be above 0"),
+        "{stderr}"
+    );
+}
+
 #[test]
 fn a_client_that_stalls_mid_body_is_cut_off() {
     let s = TestServer::start(&["--step", "1s", "--body-read-timeout", "1s"]);
@@ -384,7 +431,7 @@ fn a_client_that_stalls_mid_body_is_cut_off() {
     let mut answer = Vec::new();
     let _ = stream.read_to_end(&mut answer);
     let answer = String::from_utf8_lossy(&answer);
-    assert!(answer.starts_with("HTTP/1.1 400"), "{answer}");
+    assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
     assert!(
         answer.contains("data was not received within the designated timeout"),
         "{answer}"
