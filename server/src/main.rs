@@ -192,6 +192,7 @@ fn config(a: ServeArgs) -> anyhow::Result<ServerConfig> {
         },
         tls,
         header_read_timeout: a.header_read_timeout,
+        data_dir: Some(a.data_dir.clone()),
         alerting: sextant_server::AlertingConfig {
             rules_file: a.rules,
             data_dir: Some(a.data_dir),
@@ -236,7 +237,7 @@ async fn main() -> anyhow::Result<()> {
     let config = config(args)?;
     let server = Server::bind(config.clone())
         .await
-        .with_context(|| format!("cannot listen on {}", config.listen))?;
+        .with_context(|| format!("cannot start the server on {}", config.listen))?;
     let addr = server.local_addr()?;
     if !addr.ip().is_loopback() && !server.state().auth.is_enabled() {
         tracing::warn!(

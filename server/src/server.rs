@@ -40,6 +40,9 @@ pub struct ServerConfig {
     pub tls: Option<crate::listen::TlsFiles>,
     /// Longest time a client may take to send a request's headers.
     pub header_read_timeout: Duration,
+    /// The data directory, locked for the server's lifetime so a second server cannot
+    /// share it; `None` locks nothing (tests with no files).
+    pub data_dir: Option<std::path::PathBuf>,
 }
 
 /// A bound, not yet running server.
@@ -48,11 +51,18 @@ pub struct Server {
     state: AppState,
     demo: bool,
     listen: crate::listen::ListenConfig,
+    data_dir_lock: Option<crate::datadir::DataDirLock>,
 }
 
 impl Server {
     /// Binds the listener and builds the store.
     pub async fn bind(config: ServerConfig) -> std::io::Result<Server> {
+        // First: nothing may read or write the directory's files before it is ours.
+        let data_dir_lock = config
+            .data_dir
+            .as_deref()
+            .map(crate::datadir::DataDirLock::acquire)
+            .transpose()?;
         // Before binding: a bad certificate should stop the start, not the first client.
         let tls = config
             .tls
@@ -90,6 +100,7 @@ impl Server {
                 tls,
                 header_read_timeout: config.header_read_timeout,
             },
+            data_dir_lock,
         })
     }
 
@@ -187,6 +198,8 @@ impl Server {
         for task in demo.into_iter().chain(selfmon) {
             task.abort();
         }
+        // Only after the log's last sync: the next server may start as soon as it is free.
+        drop(self.data_dir_lock);
         result
     }
 }

@@ -118,6 +118,11 @@ impl TestServer {
         }
     }
 
+    /// Process id of the server.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     /// Full URL of `path`.
     pub fn at(&self, path: &str) -> String {
         format!("{}{}", self.url, path)

@@ -531,3 +531,36 @@ fn file_size_limit_gives_503() {
     let got = stored(&server, "fsize", ts, ts);
     assert_eq!(got.len(), acked.len());
 }
+
+/// Issue 7: one server per data directory. A second server on a directory in use exits at
+/// once, naming the directory and the pid of the server holding it, and touches nothing;
+/// once the first is gone (even killed) the directory can be used again.
+#[test]
+fn a_second_server_on_the_same_data_directory_is_refused() {
+    let dir = Dir::new("lock");
+    let args = ["--step", "1s", "--max-age", "10m", "--data-dir", dir.arg()];
+    let first = TestServer::start(&args);
+    let ts = now_ms();
+    let a = post_json(&first.at("/api/v1/publish"), &body("lock", ts, &[(1, 1.0)]));
+    assert_eq!(a.status, 200, "{}", a.body);
+
+    let out = std::process::Command::new(sextant_e2e::binary())
+        .args(["serve", "--listen", "127.0.0.1:0"])
+        .args(args)
+        .output()
+        .expect("the sextant binary runs");
+    assert!(!out.status.success(), "the second server started");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let want = format!(
+        "data directory {} is in use by another sextant server (pid {}",
+        dir.arg(),
+        first.pid()
+    );
+    assert!(stderr.contains(&want), "{stderr}");
+    // The first server is unaffected.
+    assert_eq!(stored(&first, "lock", ts, ts).get(&1), Some(&vec![1.0]));
+
+    first.kill();
+    let again = TestServer::start(&args);
+    assert_eq!(stored(&again, "lock", ts, ts).get(&1), Some(&vec![1.0]));
+}
