@@ -57,17 +57,18 @@ pub struct Server {
 impl Server {
     /// Binds the listener and builds the store.
     pub async fn bind(config: ServerConfig) -> std::io::Result<Server> {
-        // First: nothing may read or write the directory's files before it is ours.
-        let data_dir_lock = config
-            .data_dir
-            .as_deref()
-            .map(crate::datadir::DataDirLock::acquire)
-            .transpose()?;
-        // Before binding: a bad certificate should stop the start, not the first client.
+        // Before anything else: a bad certificate should stop the start, not the first
+        // client, and before the data directory is created for nothing.
         let tls = config
             .tls
             .as_ref()
             .map(crate::listen::tls_config)
+            .transpose()?;
+        // Then, before reading or writing any of its files: the directory must be ours.
+        let data_dir_lock = config
+            .data_dir
+            .as_deref()
+            .map(crate::datadir::DataDirLock::acquire)
             .transpose()?;
         let listener = TcpListener::bind(config.listen).await?;
         let store = Arc::new(Store::new(config.store));

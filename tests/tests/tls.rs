@@ -121,13 +121,9 @@ fn unusable_tls_files_stop_the_server_at_start() {
     let not_a_key = dir.0.join("not-a-key.pem");
     std::fs::write(&not_a_key, "no key in here\n").expect("write the file");
     let out = std::process::Command::new(binary())
-        .args([
-            "serve",
-            "--listen",
-            "127.0.0.1:0",
-            "--no-persist",
-            "--tls-cert",
-        ])
+        .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
+        .arg(dir.0.join("data"))
+        .arg("--tls-cert")
         .arg(&cert)
         .arg("--tls-key")
         .arg(&not_a_key)
@@ -139,9 +135,15 @@ fn unusable_tls_files_stop_the_server_at_start() {
         stderr.contains("cannot read a private key") && stderr.contains("not-a-key.pem"),
         "{stderr}"
     );
+    assert!(
+        !dir.0.join("data").exists(),
+        "the start failed before making anything"
+    );
     // One of the two flags alone is refused by the argument parser.
     let out = std::process::Command::new(binary())
-        .args(["serve", "--listen", "127.0.0.1:0", "--tls-cert"])
+        .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
+        .arg(dir.0.join("data"))
+        .arg("--tls-cert")
         .arg(&cert)
         .output()
         .expect("the sextant binary runs");
