@@ -6,8 +6,9 @@
 //!   [`sextant_query::Database`] so stack-language expressions run on it.
 //! - [`app`] / [`AppState`]: the HTTP API as an axum router over a store.
 //! - [`Tokens`]: optional bearer tokens per role, checked by a middleware of [`app`].
-//! - [`Server`]: binds a listener, runs the API and the background maintenance, and stops
-//!   cleanly.
+//! - [`Server`]: locks the data directory ([`DataDirLock`]), binds a listener, serves the
+//!   API over HTTP or HTTPS ([`TlsFiles`]) with its own accept loop, runs the background
+//!   maintenance, and stops cleanly.
 //!
 //! ```
 //! use sextant_server::{Store, StoreConfig};
