@@ -44,6 +44,7 @@ pub fn store_config(series: usize, steps: usize) -> StoreConfig {
         step_ms: step,
         retention_ms: (steps as i64 + 120) * step,
         max_series: series + 1,
+        max_series_per_name: series + 1,
         max_series_per_query: series + 1,
         ..StoreConfig::default()
     }

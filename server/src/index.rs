@@ -164,6 +164,11 @@ impl TagIndex {
         }
     }
 
+    /// Number of series carrying `key=value`.
+    pub fn count(&self, key: &str, value: &str) -> u64 {
+        self.value_ids(key, value).map_or(0, RoaringBitmap::len)
+    }
+
     fn value_ids(&self, key: &str, value: &str) -> Option<&RoaringBitmap> {
         self.keys.get(key)?.values.get(value)
     }

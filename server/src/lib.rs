@@ -6,8 +6,9 @@
 //!   [`sextant_query::Database`] so stack-language expressions run on it.
 //! - [`app`] / [`AppState`]: the HTTP API as an axum router over a store.
 //! - [`Tokens`]: optional bearer tokens per role, checked by a middleware of [`app`].
-//! - [`Server`]: binds a listener, runs the API and the background maintenance, and stops
-//!   cleanly.
+//! - [`Server`]: locks the data directory ([`DataDirLock`]), binds a listener, serves the
+//!   API over HTTP or HTTPS ([`TlsFiles`]) with its own accept loop, runs the background
+//!   maintenance, and stops cleanly.
 //!
 //! ```
 //! use sextant_server::{Store, StoreConfig};
@@ -24,10 +25,12 @@ mod auth;
 mod checkpoint;
 mod clock;
 mod dashboard;
+mod datadir;
 mod demo;
 mod graph;
 mod http;
 mod index;
+mod listen;
 mod normalize;
 mod publish;
 mod selfmon;
@@ -42,12 +45,16 @@ pub use checkpoint::format as checkpoint_format;
 pub use checkpoint::{recover as recover_store, write as write_checkpoint, Written};
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use dashboard::{DashboardError, DashboardStore};
+pub use datadir::DataDirLock;
 pub use demo::Demo;
 pub use graph::{evaluate, Graph, GraphError, QueryLimits};
 pub use graph::{QueriesBusy, QuerySlots};
 pub use http::{app, ApiError, AppState, HttpCounters, Limits};
-pub use http::{default_query_concurrency, QUERY_SLOT_WAIT};
+pub use http::{
+    default_max_concurrent_publishes, default_query_concurrency, PUBLISH_SLOT_WAIT, QUERY_SLOT_WAIT,
+};
 pub use index::{TagCount, TagIndex};
+pub use listen::{TlsFiles, SHUTDOWN_GRACE};
 pub use normalize::DsType;
 pub use publish::{decode as decode_publish, gunzip, store as store_publish, Decoded};
 pub use publish::{Datapoint, PublishError, PublishOutcome};

@@ -45,6 +45,10 @@ struct ServeArgs {
     /// Most series the store holds.
     #[arg(long, default_value_t = 5_000_000)]
     max_series: usize,
+    /// Most series with one `name` tag value; new series of that name beyond it are
+    /// refused (0: no limit).
+    #[arg(long, default_value_t = 1_000_000)]
+    max_series_per_name: usize,
     /// Most series one query may match.
     #[arg(long, default_value_t = 2_000_000)]
     max_series_per_query: usize,
@@ -65,9 +69,23 @@ struct ServeArgs {
     #[arg(long)]
     query_concurrency: Option<usize>,
     /// Longest wait for the next piece of a request body; a client that stalls longer
-    /// gets 400 and the connection is freed.
+    /// gets 408 and the connection is freed.
     #[arg(long, default_value = "30s", value_parser = humantime::parse_duration)]
     body_read_timeout: Duration,
+    /// Longest time a client may take to send a request's headers (and the TLS
+    /// handshake); a slower one is disconnected, as is a keep-alive connection idle as long.
+    #[arg(long, default_value = "30s", value_parser = humantime::parse_duration)]
+    header_read_timeout: Duration,
+    /// Serve HTTPS with this PEM certificate chain (leaf first); needs --tls-key.
+    #[arg(long, value_name = "FILE", requires = "tls_key")]
+    tls_cert: Option<std::path::PathBuf>,
+    /// PEM private key of --tls-cert (PKCS#8, PKCS#1 or SEC1).
+    #[arg(long, value_name = "FILE", requires = "tls_cert")]
+    tls_key: Option<std::path::PathBuf>,
+    /// Publish requests read, decoded and applied at once; others wait up to 1 s, then get
+    /// 503 [default: four times the number of cores].
+    #[arg(long)]
+    max_concurrent_publishes: Option<usize>,
     /// Feed synthetic demo data (a few hundred series over apps, regions and nodes).
     #[arg(long)]
     demo: bool,
@@ -112,6 +130,10 @@ fn config(a: ServeArgs) -> anyhow::Result<ServerConfig> {
         "--query-concurrency must be at least 1"
     );
     anyhow::ensure!(
+        a.max_concurrent_publishes != Some(0),
+        "--max-concurrent-publishes must be at least 1"
+    );
+    anyhow::ensure!(
         a.max_lines >= 1 && a.max_datapoints >= 1,
         "--max-lines and --max-datapoints must be at least 1"
     );
@@ -119,7 +141,16 @@ fn config(a: ServeArgs) -> anyhow::Result<ServerConfig> {
         a.block_len >= 1 && a.block_len <= 65_535,
         "--block-len must be 1..=65535"
     );
+    // Zero would disconnect every client before its first byte.
+    anyhow::ensure!(
+        !a.header_read_timeout.is_zero(),
+        "--header-read-timeout must be above 0"
+    );
     let max_age_ms = a.max_age.map(millis).unwrap_or(step_ms.max(60_000));
+    let tls = match (a.tls_cert, a.tls_key) {
+        (Some(cert), Some(key)) => Some(sextant_server::TlsFiles { cert, key }),
+        _ => None,
+    };
     let mut tokens = sextant_server::Tokens::new();
     if let Some(path) = &a.tokens {
         let text = std::fs::read_to_string(path)
@@ -138,6 +169,7 @@ fn config(a: ServeArgs) -> anyhow::Result<ServerConfig> {
             max_age_ms,
             max_series_per_query: a.max_series_per_query,
             max_series: a.max_series,
+            max_series_per_name: a.max_series_per_name,
         },
         limits: Limits {
             max_body_bytes: a.max_body_bytes,
@@ -146,6 +178,9 @@ fn config(a: ServeArgs) -> anyhow::Result<ServerConfig> {
                 .query_concurrency
                 .unwrap_or_else(sextant_server::default_query_concurrency),
             body_read_timeout: a.body_read_timeout,
+            max_concurrent_publishes: a
+                .max_concurrent_publishes
+                .unwrap_or_else(sextant_server::default_max_concurrent_publishes),
         },
         demo: a.demo,
         dashboards_dir: Some(a.data_dir.join("dashboards")),
@@ -162,6 +197,9 @@ fn config(a: ServeArgs) -> anyhow::Result<ServerConfig> {
             max_datapoints: a.max_datapoints,
             budget: a.query_timeout,
         },
+        tls,
+        header_read_timeout: a.header_read_timeout,
+        data_dir: Some(a.data_dir.clone()),
         alerting: sextant_server::AlertingConfig {
             rules_file: a.rules,
             data_dir: Some(a.data_dir),
@@ -206,7 +244,7 @@ async fn main() -> anyhow::Result<()> {
     let config = config(args)?;
     let server = Server::bind(config.clone())
         .await
-        .with_context(|| format!("cannot listen on {}", config.listen))?;
+        .with_context(|| format!("cannot start the server on {}", config.listen))?;
     let addr = server.local_addr()?;
     if !addr.ip().is_loopback() && !server.state().auth.is_enabled() {
         tracing::warn!(
@@ -214,8 +252,15 @@ async fn main() -> anyhow::Result<()> {
             "listening on a non-loopback address without authentication: anyone who can reach it may read, publish and change rules; set --tokens or SEXTANT_TOKEN_*"
         );
     }
+    if !addr.ip().is_loopback() && !server.is_tls() {
+        tracing::warn!(
+            %addr,
+            "listening on a non-loopback address without TLS: requests, data and bearer tokens travel in plain text; set --tls-cert and --tls-key or put a TLS proxy in front"
+        );
+    }
+    let scheme = if server.is_tls() { "https" } else { "http" };
     // Tests and scripts read this line to find the port.
-    println!("sextant listening on http://{addr}");
+    println!("sextant listening on {scheme}://{addr}");
     server.run(shutdown_signal()).await?;
     Ok(())
 }

@@ -6,7 +6,7 @@
 //! |---|---|---|
 //! | `sextant.publish.requests` | | publish requests decoded, per second |
 //! | `sextant.publish.datapoints` | `result=accepted\|rejected` | datapoints of publish requests, per second |
-//! | `sextant.ingest.samples` | `result=stored\|ignored\|late\|tooOld\|fromFuture\|seriesLimit` | what the store did with samples, per second |
+//! | `sextant.ingest.samples` | `result=stored\|ignored\|late\|tooOld\|fromFuture\|seriesLimit\|seriesPerNameLimit` | what the store did with samples, per second |
 //! | `sextant.store.series` | | live series (gauge) |
 //! | `sextant.store.memoryBytes` | | estimated bytes held by series, tags and index (gauge) |
 //! | `sextant.store.sealedBytes` | | encoded bytes of sealed blocks (gauge) |
@@ -95,6 +95,10 @@ impl SelfMetrics {
             (result("sextant.ingest.samples", "seriesLimit"), |s| {
                 &s.counters().series_limit
             }),
+            (
+                result("sextant.ingest.samples", "seriesPerNameLimit"),
+                |s| &s.counters().series_per_name_limit,
+            ),
         ];
         Totals {
             publishes: r.monotonic_counter(id("sextant.publish.requests")),

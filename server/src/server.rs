@@ -41,6 +41,13 @@ pub struct ServerConfig {
     pub auth: Arc<crate::auth::Tokens>,
     /// Limits of one graph query.
     pub query_limits: crate::graph::QueryLimits,
+    /// Certificate and key to serve HTTPS with; `None` serves plain HTTP.
+    pub tls: Option<crate::listen::TlsFiles>,
+    /// Longest time a client may take to send a request's headers.
+    pub header_read_timeout: Duration,
+    /// The data directory, locked for the server's lifetime so a second server cannot
+    /// share it; `None` locks nothing (tests with no files).
+    pub data_dir: Option<std::path::PathBuf>,
 }
 
 /// A bound, not yet running server.
@@ -50,11 +57,26 @@ pub struct Server {
     demo: bool,
     checkpoint_dir: Option<std::path::PathBuf>,
     checkpoint_interval: Duration,
+    listen: crate::listen::ListenConfig,
+    data_dir_lock: Option<crate::datadir::DataDirLock>,
 }
 
 impl Server {
     /// Binds the listener and builds the store.
     pub async fn bind(config: ServerConfig) -> std::io::Result<Server> {
+        // Before anything else: a bad certificate should stop the start, not the first
+        // client, and before the data directory is created for nothing.
+        let tls = config
+            .tls
+            .as_ref()
+            .map(crate::listen::tls_config)
+            .transpose()?;
+        // Then, before reading or writing any of its files: the directory must be ours.
+        let data_dir_lock = config
+            .data_dir
+            .as_deref()
+            .map(crate::datadir::DataDirLock::acquire)
+            .transpose()?;
         let listener = TcpListener::bind(config.listen).await?;
         let clock: Arc<dyn Clock> = Arc::new(SystemClock);
         // Recovery runs before anything is answered: the listener only accepts once `run`
@@ -80,7 +102,8 @@ impl Server {
         let store = Arc::new(store);
         let mut alerting = config.alerting;
         if alerting.external_url.is_empty() {
-            alerting.external_url = format!("http://{}", listener.local_addr()?);
+            let scheme = if tls.is_some() { "https" } else { "http" };
+            alerting.external_url = format!("{scheme}://{}", listener.local_addr()?);
         }
         let alerting = Alerting::new(store.clone(), clock.clone(), alerting)
             .map_err(|e| std::io::Error::other(format!("alert rules: {e}")))?;
@@ -98,12 +121,22 @@ impl Server {
             demo: config.demo,
             checkpoint_dir,
             checkpoint_interval: config.checkpoint_interval,
+            listen: crate::listen::ListenConfig {
+                tls,
+                header_read_timeout: config.header_read_timeout,
+            },
+            data_dir_lock,
         })
     }
 
     /// The address actually bound.
     pub fn local_addr(&self) -> std::io::Result<SocketAddr> {
         self.listener.local_addr()
+    }
+
+    /// True when the server speaks HTTPS.
+    pub fn is_tls(&self) -> bool {
+        self.listen.tls.is_some()
     }
 
     /// The shared state (store, clock, limits).
@@ -198,13 +231,16 @@ impl Server {
                     let h = c.store.seal_horizon(now);
                     let due = interval > 0 && now.saturating_sub(last) >= interval;
                     if h > horizon || due {
+                        let c = c.clone();
                         // Sealing first, so the checkpoint holds the block just closed
                         // compressed rather than open.
-                        c.store.maintain(now);
-                        let c = c.clone();
+                        let _ = tokio::task::spawn_blocking(move || {
+                            c.store.maintain(now);
+                            c.run(now)
+                        })
+                        .await;
                         // After a failure too: the next try waits for the next boundary
                         // or interval rather than hammering a full disk every tick.
-                        let _ = tokio::task::spawn_blocking(move || c.run(now)).await;
                         horizon = h;
                         last = now;
                     }
@@ -212,9 +248,7 @@ impl Server {
             })
         });
         let router = app(self.state);
-        let result = axum::serve(self.listener, router)
-            .with_graceful_shutdown(shutdown)
-            .await;
+        let result = crate::listen::serve(self.listener, router, self.listen, shutdown).await;
         maintenance.abort();
         if let Some(task) = wal_truncation {
             task.abort();
@@ -237,6 +271,8 @@ impl Server {
         for task in demo.into_iter().chain(selfmon) {
             task.abort();
         }
+        // Only after the log's last sync: the next server may start as soon as it is free.
+        drop(self.data_dir_lock);
         result
     }
 }

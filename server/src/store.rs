@@ -43,6 +43,9 @@ pub struct StoreConfig {
     pub max_series_per_query: usize,
     /// Most series the store holds; publishing a new series beyond it is refused.
     pub max_series: usize,
+    /// Most series with one `name`, so one runaway metric cannot take the whole store;
+    /// 0 turns the check off.
+    pub max_series_per_name: usize,
 }
 
 impl Default for StoreConfig {
@@ -54,6 +57,7 @@ impl Default for StoreConfig {
             max_age_ms: 60_000,
             max_series_per_query: 2_000_000,
             max_series: 5_000_000,
+            max_series_per_name: 1_000_000,
         }
     }
 }
@@ -87,6 +91,14 @@ pub enum Reject {
         /// The configured limit.
         limit: usize,
     },
+    /// As many series as allowed already carry this datapoint's `name`.
+    #[error("series limit for name \"{name}\" reached: {limit} series have this name and no new one is added")]
+    SeriesPerNameLimit {
+        /// The `name` tag of the refused datapoint.
+        name: String,
+        /// The configured limit.
+        limit: usize,
+    },
 }
 
 /// Counters of what the store did, for `/api/v1/stats`.
@@ -100,6 +112,8 @@ pub struct StoreCounters {
     pub from_future: AtomicU64,
     /// Samples refused by the series limit.
     pub series_limit: AtomicU64,
+    /// Samples refused by the per-name series limit.
+    pub series_per_name_limit: AtomicU64,
     /// Samples ignored by normalisation (duplicates, out of order, a counter's first).
     pub ignored: AtomicU64,
     /// Samples that aimed at a sealed block.
@@ -282,12 +296,26 @@ impl Store {
                 .find(|(k, _)| k.as_ref() == "atlas.dstype")
                 .map(|(_, v)| v.as_ref()),
         );
+        let mut index = self.index.write();
+        // Under the index lock, which every creator takes, so unlike the store-wide limit
+        // this one is exact; the count is one bitmap's length.
+        let limit = self.config.max_series_per_name;
+        if let Some((_, name)) = tags.iter().find(|(k, _)| k.as_ref() == "name") {
+            if limit > 0 && index.count("name", name.as_ref()) >= limit as u64 {
+                self.counters
+                    .series_per_name_limit
+                    .fetch_add(1, Ordering::Relaxed);
+                return Err(Reject::SeriesPerNameLimit {
+                    name: name.as_ref().to_string(),
+                    limit,
+                });
+            }
+        }
         let id = self
             .free_ids
             .lock()
             .pop()
             .unwrap_or_else(|| self.next_id.fetch_add(1, Ordering::Relaxed));
-        let mut index = self.index.write();
         let shared: Box<[(Arc<str>, Arc<str>)]> = tags
             .iter()
             .map(|(k, v)| index.intern(k.as_ref(), v.as_ref()))
@@ -666,6 +694,42 @@ mod tests {
             Err(Reject::SeriesLimit { limit: 1 })
         ));
         assert!(s.ingest(&[("name", "a")], now + STEP, 1.0, now).is_ok());
+    }
+
+    #[test]
+    fn series_per_name_limit_counts_live_series_of_that_name() {
+        let s = Store::new(StoreConfig {
+            max_series_per_name: 2,
+            step_ms: STEP,
+            retention_ms: 20 * STEP,
+            ..StoreConfig::default()
+        });
+        let now = 100 * STEP;
+        let tags = |name: &'static str, node: &'static str| [("name", name), ("node", node)];
+        assert!(s.ingest(&tags("a", "1"), now, 1.0, now).is_ok());
+        assert!(s.ingest(&tags("a", "2"), now, 1.0, now).is_ok());
+        let refused = s.ingest(&tags("a", "3"), now, 1.0, now);
+        assert_eq!(
+            refused.as_ref().map_err(|e| e.to_string()),
+            Err(
+                "series limit for name \"a\" reached: 2 series have this name and no new one is added"
+                    .to_string()
+            )
+        );
+        assert_eq!(
+            s.counters().series_per_name_limit.load(Ordering::Relaxed),
+            1
+        );
+        // Known series of the name and new series of other names are still stored.
+        assert!(s
+            .ingest(&tags("a", "1"), now + STEP, 2.0, now + STEP)
+            .is_ok());
+        assert!(s.ingest(&tags("b", "3"), now, 1.0, now).is_ok());
+        // Once the old series expire the name has room again.
+        let later = now + 500 * STEP;
+        s.maintain(later);
+        assert!(s.is_empty());
+        assert!(s.ingest(&tags("a", "3"), later, 1.0, later).is_ok());
     }
 
     #[test]

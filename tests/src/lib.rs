@@ -62,8 +62,26 @@ impl TestServer {
     /// Starts the binary with `args` (and `env`), giving it its own data directory unless
     /// `args` names one, and waits until it prints its address.
     fn spawn(args: &[&str], env: &[(&str, &str)]) -> TestServer {
+        Self::spawn_wrapped(&[], args, env)
+    }
+
+    /// Like [`TestServer::start`], but runs `wrapper` (a program and its first arguments)
+    /// with the binary's path and then its arguments appended, e.g. `sh -c '…; exec "$0"
+    /// "$@"'` to change resource limits or signal dispositions the child inherits.
+    pub fn start_wrapped(wrapper: &[&str], args: &[&str]) -> TestServer {
+        Self::spawn_wrapped(wrapper, args, &[])
+    }
+
+    fn spawn_wrapped(wrapper: &[&str], args: &[&str], env: &[(&str, &str)]) -> TestServer {
         let own_dir = (!args.contains(&"--data-dir")).then(fresh_data_dir);
-        let mut command = Command::new(binary());
+        let mut command = match wrapper.split_first() {
+            Some((program, rest)) => {
+                let mut c = Command::new(program);
+                c.args(rest).arg(binary());
+                c
+            }
+            None => Command::new(binary()),
+        };
         command
             .args(["serve", "--listen", "127.0.0.1:0"])
             .args(args)
@@ -98,6 +116,11 @@ impl TestServer {
             url,
             own_dir,
         }
+    }
+
+    /// Process id of the server.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
     }
 
     /// Full URL of `path`.

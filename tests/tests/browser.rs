@@ -224,13 +224,9 @@ impl Drop for Browser {
     }
 }
 
+/// A demo server with a data directory of its own (see `graph_images.rs`, `demo`).
 fn demo() -> TestServer {
-    let dir = std::env::temp_dir().join(format!(
-        "sextant-e2e-browser-{}-{}",
-        std::process::id(),
-        sextant_e2e::now_ms()
-    ));
-    TestServer::start(&["--demo", "--data-dir", &dir.to_string_lossy()])
+    TestServer::start(&["--demo"])
 }
 
 /// Number of distinct colors in a PNG: a blank page has one or two.

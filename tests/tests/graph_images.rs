@@ -4,14 +4,11 @@ use sextant_e2e::{delete, get, get_bytes, put_json, TestServer};
 
 const CPU: &str = "name,ssCpuUser,:eq,(,nf.app,),:by";
 
+/// A demo server with a data directory of its own: tests run in parallel, and a name made
+/// of the pid and the millisecond was shared by tests starting together (the second server
+/// is now refused by the data directory lock).
 fn demo() -> TestServer {
-    let dir = std::env::temp_dir().join(format!(
-        "sextant-e2e-images-{}-{}",
-        std::process::id(),
-        sextant_e2e::now_ms()
-    ));
-    let dir = dir.to_string_lossy().into_owned();
-    TestServer::start(&["--demo", "--data-dir", &dir])
+    TestServer::start(&["--demo"])
 }
 
 #[test]

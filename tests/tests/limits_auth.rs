@@ -272,6 +272,32 @@ fn series_limit_refuses_new_series_but_not_known_ones() {
 }
 
 #[test]
+fn series_per_name_limit_refuses_new_series_of_that_name_only() {
+    let s = TestServer::start(&["--step", "1s", "--max-series-per-name", "2"]);
+    assert_eq!(publish_series(&s, "cpu", &["a", "b"]).status, 200);
+    let third = publish_series(&s, "cpu", &["c"]);
+    assert_eq!(third.status, 400, "{}", third.body);
+    let text = third.json()["message"][0]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    assert!(
+        text.contains(
+            r#"series limit for name "cpu" reached: 2 series have this name and no new one is added"#
+        ),
+        "{}",
+        third.body
+    );
+    // Other names still get new series, and known series of the full name are stored.
+    assert_eq!(publish_series(&s, "mem", &["a", "b"]).status, 200);
+    let mixed = publish_series(&s, "cpu", &["a", "d"]);
+    assert_eq!(mixed.status, 202, "{}", mixed.body);
+    assert_eq!(mixed.json()["errorCount"], 1, "{}", mixed.body);
+    let stats = get(&s.at("/api/v1/stats")).json();
+    assert_eq!(stats["ingest"]["seriesPerNameLimit"], 2, "{stats}");
+}
+
+#[test]
 fn query_limits_answer_400_naming_the_limit() {
     let s = TestServer::start(&[
         "--step",
@@ -340,6 +366,53 @@ fn query_concurrency_is_configurable_and_never_zero() {
     );
 }
 
+/// A slow-loris client: the request line and one header, then nothing. The server closes
+/// the connection after `--header-read-timeout`; the test only waits, bounded, for that.
+#[test]
+fn a_client_that_never_finishes_its_headers_is_disconnected() {
+    let s = TestServer::start(&["--step", "1s", "--header-read-timeout", "1s"]);
+    let addr = s.url.trim_start_matches("http://").to_string();
+    let mut stream = std::net::TcpStream::connect(&addr).expect("connects to the server");
+    stream
+        .set_read_timeout(Some(Duration::from_secs(20)))
+        .expect("a read timeout can be set");
+    stream
+        .write_all(format!("GET /api/v1/tags HTTP/1.1\r\nhost: {addr}\r\n").as_bytes())
+        .expect("part of the head is sent");
+    let mut answer = Vec::new();
+    match stream.read_to_end(&mut answer) {
+        Ok(_) => {}
+        // A reset is a close too; only our own read timeout means the server kept it open.
+        Err(e) => assert!(
+            !matches!(
+                e.kind(),
+                std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+            ),
+            "the server kept the connection open: {e}"
+        ),
+    }
+    // Whatever the server said before closing, it was not an answer to the request.
+    let answer = String::from_utf8_lossy(&answer);
+    assert!(!answer.contains("200 OK"), "{answer}");
+    // The header timeout is above zero.
+    let out = std::process::Command::new(binary())
+        .args([
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--header-read-timeout",
+            "0s",
+        ])
+        .output()
+        .expect("the sextant binary runs");
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("--header-read-timeout must be above 0"),
+        "{stderr}"
+    );
+}
+
 #[test]
 fn a_client_that_stalls_mid_body_is_cut_off() {
     let s = TestServer::start(&["--step", "1s", "--body-read-timeout", "1s"]);
@@ -358,9 +431,71 @@ fn a_client_that_stalls_mid_body_is_cut_off() {
     let mut answer = Vec::new();
     let _ = stream.read_to_end(&mut answer);
     let answer = String::from_utf8_lossy(&answer);
-    assert!(answer.starts_with("HTTP/1.1 400"), "{answer}");
+    assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
     assert!(
         answer.contains("data was not received within the designated timeout"),
         "{answer}"
+    );
+}
+
+/// The publish slot is taken before the body is read, so a request whose body never
+/// finishes holds the only slot; another publish then waits out its second and gets 503.
+/// The held request may lose the race for the slot to the probe, so the probe repeats
+/// until it is refused.
+#[test]
+fn publishes_over_the_concurrency_limit_get_503_with_retry_after() {
+    let s = TestServer::start(&[
+        "--step",
+        "1s",
+        "--max-concurrent-publishes",
+        "1",
+        "--body-read-timeout",
+        "5m",
+    ]);
+    let addr = s.url.trim_start_matches("http://").to_string();
+    let mut held = std::net::TcpStream::connect(&addr).expect("connects to the server");
+    let head = format!(
+        "POST /api/v1/publish HTTP/1.1\r\nhost: {addr}\r\ncontent-type: application/json\r\ncontent-length: 100\r\n\r\n{{"
+    );
+    held.write_all(head.as_bytes())
+        .expect("the request head is sent");
+    let refused = sextant_e2e::wait_for("a publish refused for want of a slot", || {
+        let a = post_json(&s.at("/api/v1/publish"), &one_point("probe"));
+        match a.status {
+            200 => None,
+            503 => Some(a),
+            other => panic!("unexpected {other}: {}", a.body),
+        }
+    });
+    assert_eq!(refused.header("retry-after"), Some("1"));
+    assert!(
+        message(&refused)
+            .contains("too many concurrent publishes: all 1 publish slots stayed busy for 1000 ms; retry later"),
+        "{}",
+        refused.body
+    );
+    // Other endpoints do not wait for a publish slot.
+    assert_eq!(get(&s.at("/api/v1/tags")).status, 200);
+    // Closing the held connection frees the slot.
+    drop(held);
+    sextant_e2e::wait_for("publishing to work again", || {
+        let a = post_json(&s.at("/api/v1/publish"), &one_point("probe"));
+        (a.status == 200).then_some(())
+    });
+    let out = std::process::Command::new(binary())
+        .args([
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--max-concurrent-publishes",
+            "0",
+        ])
+        .output()
+        .expect("the sextant binary runs");
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("--max-concurrent-publishes must be at least 1"),
+        "{stderr}"
     );
 }

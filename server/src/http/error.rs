@@ -17,6 +17,9 @@ pub enum ApiError {
     /// Nothing here.
     #[error("{0}")]
     NotFound(String),
+    /// The client stopped sending its body for longer than allowed.
+    #[error("{0}")]
+    Timeout(String),
     /// The server cannot take the request now; try again after the given seconds.
     #[error("{message}")]
     Unavailable {
@@ -36,6 +39,7 @@ impl ApiError {
             ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
             ApiError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
+            ApiError::Timeout(_) => StatusCode::REQUEST_TIMEOUT,
             ApiError::Unavailable { .. } => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -82,8 +86,24 @@ impl From<axum::extract::rejection::BytesRejection> for ApiError {
     fn from(e: axum::extract::rejection::BytesRejection) -> Self {
         if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
             ApiError::TooLarge(format!("request body too large: {}", e.body_text()))
+        } else if caused_by_body_timeout(&e) {
+            ApiError::Timeout(e.body_text())
         } else {
             ApiError::BadRequest(e.body_text())
         }
     }
+}
+
+/// True when the body timeout (`--body-read-timeout`) is somewhere in `e`'s causes: axum
+/// reports it as any other failure to read the body, 400, while it is the client that was
+/// too slow, 408.
+fn caused_by_body_timeout(e: &(dyn std::error::Error + 'static)) -> bool {
+    let mut cause = Some(e);
+    while let Some(c) = cause {
+        if c.is::<tower_http::timeout::TimeoutError>() {
+            return true;
+        }
+        cause = c.source();
+    }
+    false
 }

@@ -40,6 +40,9 @@ pub struct Limits {
     pub query_concurrency: usize,
     /// Longest wait for the next piece of a request body before the request fails.
     pub body_read_timeout: std::time::Duration,
+    /// Publish requests read, decoded and applied at once; more wait up to
+    /// [`PUBLISH_SLOT_WAIT`], then get 503.
+    pub max_concurrent_publishes: usize,
 }
 
 impl Default for Limits {
@@ -49,6 +52,7 @@ impl Default for Limits {
             max_decompressed_bytes: 64 << 20,
             query_concurrency: default_query_concurrency(),
             body_read_timeout: std::time::Duration::from_secs(30),
+            max_concurrent_publishes: default_max_concurrent_publishes(),
         }
     }
 }
@@ -62,6 +66,8 @@ pub const QUERY_SLOT_WAIT: std::time::Duration = std::time::Duration::from_secs(
 pub fn default_query_concurrency() -> usize {
     std::thread::available_parallelism().map_or(2, |n| n.get().saturating_mul(2))
 }
+
+pub use publish::{default_max_concurrent_publishes, PUBLISH_SLOT_WAIT};
 
 /// Counters of the HTTP layer, for `/api/v1/stats`.
 #[derive(Debug, Default)]
@@ -109,6 +115,8 @@ pub struct AppState {
     pub auth: Arc<crate::auth::Tokens>,
     /// Slots of concurrent graph evaluations (`Limits::query_concurrency`).
     pub query_slots: crate::graph::QuerySlots,
+    /// Slots of concurrent publishes (`Limits::max_concurrent_publishes`).
+    pub publish_slots: publish::PublishSlots,
     /// What the checkpoint task has done, for `/api/v1/stats`.
     pub checkpoint: Arc<parking_lot::Mutex<CheckpointStatus>>,
 }
@@ -131,6 +139,8 @@ impl AppState {
     /// State over `store` with the given clock and limits.
     pub fn new(store: Arc<Store>, clock: Arc<dyn Clock>, limits: Limits) -> Self {
         let query_slots = crate::graph::QuerySlots::new(limits.query_concurrency, QUERY_SLOT_WAIT);
+        let publish_slots =
+            publish::PublishSlots::new(limits.max_concurrent_publishes, PUBLISH_SLOT_WAIT);
         AppState {
             alerting: Arc::new(Alerting::disabled(store.clone(), clock.clone())),
             dashboards: Arc::new(crate::dashboard::DashboardStore::in_memory()),
@@ -147,6 +157,7 @@ impl AppState {
             auth: Arc::default(),
             query_slots,
             checkpoint: Arc::default(),
+            publish_slots,
         }
     }
 }
@@ -155,7 +166,16 @@ impl AppState {
 pub fn app(state: AppState) -> Router {
     let body_limit = state.limits.max_body_bytes;
     Router::new()
-        .merge(publish_routes().layer(DefaultBodyLimit::max(body_limit)))
+        .merge(
+            publish_routes()
+                .layer(DefaultBodyLimit::max(body_limit))
+                // A route layer runs before the handler's body extractor, so a slot bounds
+                // the bodies buffered at once, not only the decoding.
+                .route_layer(axum::middleware::from_fn_with_state(
+                    state.publish_slots.clone(),
+                    publish::publish_slot,
+                )),
+        )
         .merge(tags_routes())
         .merge(graph_routes())
         .merge(status_routes())

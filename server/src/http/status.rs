@@ -39,6 +39,7 @@ pub async fn stats_show(State(state): State<AppState>) -> Json<Value> {
             "tooOld": load(&c.too_old),
             "fromFuture": load(&c.from_future),
             "seriesLimit": load(&c.series_limit),
+            "seriesPerNameLimit": load(&c.series_per_name_limit),
             "seriesCreated": load(&c.series_created),
             "seriesExpired": load(&c.series_expired),
             "blocksSealed": load(&c.blocks_sealed),

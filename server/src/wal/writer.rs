@@ -100,6 +100,20 @@ pub struct Lsn {
     pub offset: u64,
 }
 
+/// The message of a failed append. A full disk is the common failure in operation and
+/// its fix (free space under the log) differs from other I/O errors, so it is named in
+/// words rather than left to the OS error text.
+fn append_failure(path: &Path, e: &std::io::Error) -> String {
+    if e.kind() == std::io::ErrorKind::StorageFull {
+        format!(
+            "append to {} failed: no space left on the device holding the log ({e})",
+            path.display()
+        )
+    } else {
+        format!("append to {} failed: {e}", path.display())
+    }
+}
+
 /// The file name of segment `seq`.
 pub fn segment_name(seq: u64) -> String {
     format!("{seq:016}.wal")
@@ -317,12 +331,13 @@ impl Wal {
             // Cut whatever part was written, so the next record does not follow a torn
             // one (replay stops at the first bad record). If even that fails, close the
             // segment: replay keeps its intact prefix and appends go to a new file.
+            let message = append_failure(&active.path, &e);
             let cut = active.file.set_len(active.len);
             if cut.is_err() {
                 let _ = self.seal_active(inner, false);
             }
             tracing::warn!(error = %e, "write-ahead log append failed; answering 503");
-            return Err(WalError(format!("append failed: {e}")));
+            return Err(WalError(message));
         }
         active.len += record.len() as u64;
         active.max_ts = active.max_ts.max(max_ts);
