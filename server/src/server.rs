@@ -94,7 +94,7 @@ impl Server {
             }
             (Some(wal), None) => {
                 let store = Store::new(config.store);
-                let wal = crate::wal::recover(&store, wal, clock.now_ms(), &mut |_, _| true)?;
+                let wal = crate::wal::recover(&store, wal, clock.now_ms(), 0, &mut |_, _| true)?;
                 (store, Some(wal), None)
             }
             (None, _) => (Store::new(config.store), None, None),

@@ -376,7 +376,7 @@ pub fn recover(
         Some(l) => (l.start, l.skip),
         None => (Lsn::default(), SkipMap::default()),
     };
-    let wal = crate::wal::recover(&store, wal, now, &mut |key, lsn| {
+    let wal = crate::wal::recover(&store, wal, now, start.seq, &mut |key, lsn| {
         lsn >= skip.get(&key).copied().unwrap_or(start)
     })?;
     tracing::info!(

@@ -191,6 +191,33 @@ fn a_checkpoint_of_another_layout_stops_the_start_with_the_reason(
     Ok(())
 }
 
+/// With every segment gone (deleted by the retention rule on an idle server), new
+/// segments must still be numbered after the checkpoint, or the next start would take
+/// their records for ones the checkpoint holds.
+#[test]
+fn segments_after_a_lost_log_still_follow_the_checkpoint() -> Result<(), Box<dyn std::error::Error>>
+{
+    let tmp = tempdir()?;
+    let ckpt = tmp.join("checkpoints");
+    let store = Store::new(config());
+    let wal = Wal::open(wal_config(&tmp), Vec::new(), 1);
+    for i in 1..=40 {
+        publish(&store, &wal, &traffic(i));
+    }
+    write(&store, &wal, &ckpt, 10 * STEP)?;
+    drop(wal);
+    std::fs::remove_dir_all(tmp.join("wal"))?;
+    let (store, wal) = recover(config(), wal_config(&tmp), &ckpt, 10 * STEP)?;
+    for i in 41..=60 {
+        publish(&store, &wal, &traffic(i));
+    }
+    let before = dump(&store, 20 * STEP);
+    drop(wal);
+    let (restored, _wal) = recover(config(), wal_config(&tmp), &ckpt, 20 * STEP)?;
+    assert_eq!(dump(&restored, 20 * STEP), before);
+    Ok(())
+}
+
 #[test]
 fn an_interrupted_checkpoint_is_ignored() -> Result<(), Box<dyn std::error::Error>> {
     let tmp = tempdir()?;

@@ -22,19 +22,20 @@ pub use writer::{Durability, Lsn, SyncMode, Wal, WalConfig, WalCounters, WalErro
 /// of its record.
 pub type Wanted<'a> = dyn FnMut(u128, Lsn) -> bool + 'a;
 
-/// Replays the log of `config.dir` into `store`, drops what is already past retention, and
-/// opens the log for appending to a new segment. A datapoint is applied only when
-/// `wanted(tags, position)` says so (a checkpoint already holds the others). Logs what
-/// replay found and how long it took.
+/// Replays the log of `config.dir` from segment `from_seq` on into `store`, drops what is
+/// already past retention, and opens the log for appending to a new segment. A datapoint
+/// is applied only when `wanted(identity, position)` says so (a checkpoint already holds
+/// the others). Logs what replay found and how long it took.
 pub fn recover(
     store: &crate::store::Store,
     config: WalConfig,
     now: i64,
+    from_seq: u64,
     wanted: &mut Wanted<'_>,
 ) -> std::io::Result<Wal> {
     let mut refused = 0u64;
     let mut skipped = 0u64;
-    let recovery = replay(&config.dir, &mut |lsn, p| {
+    let recovery = replay(&config.dir, from_seq, &mut |lsn, p| {
         let key = crate::store::identity(&p.tags);
         if !wanted(key, lsn) {
             skipped += 1;
@@ -56,6 +57,7 @@ pub fn recover(
     tracing::info!(
         dir = %config.dir.display(),
         segments = recovery.segments.len(),
+        segments_in_checkpoint = recovery.skipped_segments,
         records = recovery.records,
         datapoints = recovery.points,
         refused,

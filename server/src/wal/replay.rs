@@ -14,6 +14,8 @@ pub struct Recovery {
     pub segments: Vec<Segment>,
     /// The number the next new segment gets.
     pub next_seq: u64,
+    /// Segments not read because a checkpoint holds them.
+    pub skipped_segments: u64,
     /// Records applied.
     pub records: u64,
     /// Datapoints applied.
@@ -34,14 +36,20 @@ struct Damage {
     reason: String,
 }
 
-/// Replays every segment of `dir` in order through `apply`. A missing directory is an
-/// empty log. Fails only when the directory or a damaged file cannot be handled at all
-/// (unreadable directory, a tail that cannot be cut, a segment that cannot be renamed):
-/// starting anyway could then lose or reorder acknowledged data.
-pub fn replay(dir: &Path, apply: &mut dyn FnMut(Lsn, &Point<'_>)) -> std::io::Result<Recovery> {
+/// Replays every segment of `dir` numbered `from_seq` or more in order through `apply`;
+/// older ones are kept, unread (a checkpoint holds them). New segments are numbered after
+/// every segment found and never below `from_seq`. A missing directory is an empty log.
+/// Fails only when the directory or a damaged file cannot be handled at all (unreadable
+/// directory, a tail that cannot be cut, a segment that cannot be renamed): starting
+/// anyway could then lose or reorder acknowledged data.
+pub fn replay(
+    dir: &Path,
+    from_seq: u64,
+    apply: &mut dyn FnMut(Lsn, &Point<'_>),
+) -> std::io::Result<Recovery> {
     let started = Instant::now();
     let mut recovery = Recovery {
-        next_seq: 1,
+        next_seq: from_seq.max(1),
         ..Recovery::default()
     };
     let mut found = list_segments(dir)?;
@@ -49,6 +57,17 @@ pub fn replay(dir: &Path, apply: &mut dyn FnMut(Lsn, &Point<'_>)) -> std::io::Re
     let last = found.last().map(|(seq, _)| *seq);
     for (seq, path) in found {
         recovery.next_seq = recovery.next_seq.max(seq + 1);
+        if seq < from_seq {
+            // Its newest timestamp is unknown without reading it: keep it from the
+            // retention rule; the checkpoint rule deletes it soon.
+            recovery.segments.push(Segment {
+                seq,
+                path,
+                max_ts: i64::MAX,
+            });
+            recovery.skipped_segments += 1;
+            continue;
+        }
         let bytes = match std::fs::read(&path) {
             Ok(b) => b,
             Err(e) => {

@@ -38,7 +38,7 @@ fn write_log(config: WalConfig, n: i64) -> Result<Wal, WalError> {
 
 fn read_back(dir: &std::path::Path) -> std::io::Result<(Recovery, Seen)> {
     let mut seen = Vec::new();
-    let r = replay(dir, &mut |_, p| {
+    let r = replay(dir, 0, &mut |_, p| {
         seen.push((p.tags[0].1.to_string(), p.timestamp, p.value));
     })?;
     Ok((r, seen))
@@ -316,7 +316,7 @@ fn replay_reproduces_normalised_state_exactly() -> R {
     }
     drop(wal);
     let replayed = Store::new(config);
-    replay(&dir, &mut |_, p| {
+    replay(&dir, 0, &mut |_, p| {
         let _ = replayed.write(&p.tags, p.timestamp, p.value);
     })?;
     let scan = |s: &Store| {
