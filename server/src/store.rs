@@ -316,24 +316,8 @@ impl Store {
             .lock()
             .pop()
             .unwrap_or_else(|| self.next_id.fetch_add(1, Ordering::Relaxed));
-        let shared: Box<[(Arc<str>, Arc<str>)]> = tags
-            .iter()
-            .map(|(k, v)| index.intern(k.as_ref(), v.as_ref()))
-            .collect();
-        let series = Arc::new(Series {
-            id,
-            tags: shared,
-            data: Mutex::new(SeriesData::new(Normalizer::new(dstype))),
-        });
-        {
-            let (shard, pos) = slot_of(id);
-            let mut slots = self.slots[shard].write();
-            if slots.len() <= pos {
-                slots.resize(pos + 1, None);
-            }
-            slots[pos] = Some(series.clone());
-        }
-        index.insert(id, &series.tags);
+        let data = SeriesData::new(Normalizer::new(dstype));
+        let series = self.install(&mut index, id, tags, data);
         drop(index);
         entry.or_insert(series.clone());
         self.counters.series_created.fetch_add(1, Ordering::Relaxed);
@@ -355,11 +339,26 @@ impl Store {
             return Err(format!("series {id} is saved twice"));
         }
         let mut index = self.index.write();
-        let (shard, pos) = slot_of(id);
-        let mut slots = self.slots[shard].write();
-        if slots.get(pos).is_some_and(|s| s.is_some()) {
+        if self.series(id).is_some() {
             return Err(format!("series id {id} is used twice"));
         }
+        let series = self.install(&mut index, id, tags, data);
+        drop(index);
+        entry.or_insert(series);
+        self.next_id
+            .fetch_max(id.saturating_add(1), Ordering::Relaxed);
+        Ok(())
+    }
+
+    /// Makes a new series `id` reachable by id and by tags; the caller holds the index's
+    /// write lock (`index`) and the identity entry, and adds the series to the map.
+    fn install<K: AsRef<str>, V: AsRef<str>>(
+        &self,
+        index: &mut TagIndex,
+        id: u32,
+        tags: &[(K, V)],
+        data: SeriesData,
+    ) -> Arc<Series> {
         let shared: Box<[(Arc<str>, Arc<str>)]> = tags
             .iter()
             .map(|(k, v)| index.intern(k.as_ref(), v.as_ref()))
@@ -369,17 +368,16 @@ impl Store {
             tags: shared,
             data: Mutex::new(data),
         });
-        if slots.len() <= pos {
-            slots.resize(pos + 1, None);
+        {
+            let (shard, pos) = slot_of(id);
+            let mut slots = self.slots[shard].write();
+            if slots.len() <= pos {
+                slots.resize(pos + 1, None);
+            }
+            slots[pos] = Some(series.clone());
         }
-        slots[pos] = Some(series.clone());
-        drop(slots);
         index.insert(id, &series.tags);
-        drop(index);
-        entry.or_insert(series);
-        self.next_id
-            .fetch_max(id.saturating_add(1), Ordering::Relaxed);
-        Ok(())
+        series
     }
 
     /// After [`Store::restore`]: the ids below the highest restored one that no series

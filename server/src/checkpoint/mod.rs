@@ -145,22 +145,7 @@ fn file_name(start_seq: u64) -> String {
 
 /// `(start_seq, path)` of every checkpoint in `dir`, newest first.
 fn list(dir: &Path) -> std::io::Result<Vec<(u64, PathBuf)>> {
-    let entries = match std::fs::read_dir(dir) {
-        Ok(e) => e,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
-        Err(e) => return Err(e),
-    };
-    let mut out = Vec::new();
-    for entry in entries {
-        let entry = entry?;
-        let name = entry.file_name();
-        let Some(stem) = name.to_str().and_then(|n| n.strip_suffix(".ckpt")) else {
-            continue;
-        };
-        if let Ok(seq) = stem.parse::<u64>() {
-            out.push((seq, entry.path()));
-        }
-    }
+    let mut out = crate::wal::replay::numbered_files(dir, ".ckpt")?;
     out.sort_unstable_by_key(|(seq, _)| std::cmp::Reverse(*seq));
     Ok(out)
 }

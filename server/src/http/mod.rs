@@ -274,7 +274,7 @@ fn parse_tag_query(q: Option<&str>) -> Result<Query, ApiError> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use axum::body::Body;
     use axum::http::{header, Request, StatusCode};
     use tower::ServiceExt;
@@ -299,6 +299,14 @@ mod tests {
         let request = Request::get("/api/v1/graph?q=1&format=json&s=e-1m")
             .body(Body::empty())
             .unwrap_or_default();
+        send(state, request).await
+    }
+
+    /// Runs `request` through the whole router: its status, `Retry-After` and body.
+    pub(crate) async fn send(
+        state: &AppState,
+        request: Request<Body>,
+    ) -> (StatusCode, Option<String>, String) {
         let response = match app(state.clone()).oneshot(request).await {
             Ok(r) => r,
             Err(never) => match never {},

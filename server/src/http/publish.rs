@@ -136,11 +136,10 @@ pub async fn publish_slot(
 mod tests {
     use axum::body::Body;
     use axum::http::Request;
-    use tower::ServiceExt;
 
     use super::*;
     use crate::clock::ManualClock;
-    use crate::http::{app, Limits};
+    use crate::http::Limits;
     use crate::store::{Store, StoreConfig};
 
     async fn publish(state: &AppState) -> (StatusCode, Option<String>, String) {
@@ -150,21 +149,7 @@ mod tests {
                 r#"{"metrics":[{"tags":{"name":"xy"},"timestamp":1700000000000,"value":1}]}"#,
             ))
             .unwrap_or_default();
-        let response = match app(state.clone()).oneshot(request).await {
-            Ok(r) => r,
-            Err(never) => match never {},
-        };
-        let status = response.status();
-        let retry = response
-            .headers()
-            .get(header::RETRY_AFTER)
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_string);
-        let body = axum::body::to_bytes(response.into_body(), 1 << 20)
-            .await
-            .map(|b| String::from_utf8_lossy(&b).into_owned())
-            .unwrap_or_default();
-        (status, retry, body)
+        crate::http::tests::send(state, request).await
     }
 
     /// Without timing: the test holds the only slot, so the publish can only wait out

@@ -112,6 +112,12 @@ pub fn replay(
 
 /// `(seq, path)` of every `NNNN.wal` file; other files (quarantined ones) are left alone.
 fn list_segments(dir: &Path) -> std::io::Result<Vec<(u64, PathBuf)>> {
+    numbered_files(dir, ".wal")
+}
+
+/// `(number, path)` of every file of `dir` named `<decimal number><suffix>`, unordered; a
+/// missing directory has none.
+pub(crate) fn numbered_files(dir: &Path, suffix: &str) -> std::io::Result<Vec<(u64, PathBuf)>> {
     let entries = match std::fs::read_dir(dir) {
         Ok(e) => e,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
@@ -122,7 +128,7 @@ fn list_segments(dir: &Path) -> std::io::Result<Vec<(u64, PathBuf)>> {
         let entry = entry?;
         let name = entry.file_name();
         let Some(name) = name.to_str() else { continue };
-        let Some(stem) = name.strip_suffix(".wal") else {
+        let Some(stem) = name.strip_suffix(suffix) else {
             continue;
         };
         if let Ok(seq) = stem.parse::<u64>() {
