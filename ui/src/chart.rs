@@ -10,6 +10,7 @@ use sextant_query::{
 
 use crate::color::{ColorCycle, Rgba};
 use crate::fonts;
+use crate::heatmap::Heatmap;
 use crate::ticks::{self, TimeTick, ValueRange};
 
 /// Lines listed in the legend; more are summarised in one row, as Atlas does.
@@ -145,7 +146,16 @@ pub struct TimeAxis {
 /// A row of the legend area.
 pub enum LegendRow {
     Header(String),
-    Entry { color: Rgba, label: String },
+    Entry {
+        color: Rgba,
+        label: String,
+    },
+    /// The color scale of an axis' heatmap; filled in once the heatmap is counted.
+    Heatmap {
+        axis: usize,
+        colors: Vec<Rgba>,
+        label: String,
+    },
     Stats(SummaryStats),
     Note(String),
     Warning(String),
@@ -161,6 +171,8 @@ pub struct Chart<'a> {
     /// Canvas rectangle: x, y, width, height.
     pub canvas: (f64, f64, f64, f64),
     pub lines: Vec<PlotLine<'a>>,
+    /// One per axis that has heatmap lines.
+    pub heatmaps: Vec<Heatmap>,
     pub axes: Vec<Axis>,
     pub time_axes: Vec<TimeAxis>,
     pub start: i64,
@@ -275,6 +287,17 @@ fn axis_range(
             LineStyle::VSpan => continue,
             LineStyle::Area | LineStyle::Stack => filled = true,
             LineStyle::Line | LineStyle::Heatmap => {}
+        }
+        // A percentile bucket's value is a count; what it places on the axis is its range.
+        let bucket = (line.style == LineStyle::Heatmap)
+            .then(|| crate::heatmap::percentile_range(line.series))
+            .flatten();
+        if let Some((a, b)) = bucket {
+            if times.iter().any(|t| value_at(line.series, *t) > 0.0) {
+                lo = lo.min(a);
+                hi = hi.max(b);
+            }
+            continue;
         }
         if let Some(band) = &line.band {
             for (b, t) in band.iter().filter(|(b, _)| b.is_finite()) {
@@ -392,6 +415,21 @@ pub fn build<'a>(params: &GraphParams, lines: &'a [GraphLine]) -> Chart<'a> {
                 let label = params.axes[axis].ylabel.clone().unwrap_or_default();
                 legend.push(LegendRow::Header(format!("Axis {axis}: {label}")));
             }
+            let heat = on_axis
+                .iter()
+                .filter(|l| l.style == LineStyle::Heatmap)
+                .count();
+            if heat > 0 {
+                legend.push(LegendRow::Heatmap {
+                    axis,
+                    colors: Vec::new(),
+                    label: String::new(),
+                });
+            }
+            let on_axis: Vec<&PlotLine<'_>> = on_axis
+                .into_iter()
+                .filter(|l| l.style != LineStyle::Heatmap)
+                .collect();
             for line in on_axis.iter().take(MAX_LEGEND_LINES) {
                 legend.push(LegendRow::Entry {
                     color: line.color,
@@ -436,10 +474,11 @@ pub fn build<'a>(params: &GraphParams, lines: &'a [GraphLine]) -> Chart<'a> {
 
     if params.only_graph {
         let (cw, ch) = ((w * z).round(), (h * z).round());
-        let axes = used
+        let axes: Vec<Axis> = used
             .iter()
             .map(|&i| make_axis(i, &plot, params, &times, ch, &m, palette, multi))
             .collect();
+        let heatmaps = heatmaps(&plot, &axes, params, &times, &mut legend);
         return Chart {
             palette,
             m,
@@ -448,6 +487,7 @@ pub fn build<'a>(params: &GraphParams, lines: &'a [GraphLine]) -> Chart<'a> {
             title: None,
             canvas: (0.0, 0.0, cw, ch),
             lines: plot,
+            heatmaps,
             axes,
             time_axes: Vec::new(),
             start: window.start,
@@ -495,6 +535,7 @@ pub fn build<'a>(params: &GraphParams, lines: &'a [GraphLine]) -> Chart<'a> {
     }
     .max(MIN_CANVAS * z)
     .round();
+    let heatmaps = heatmaps(&plot, &axes, params, &times, &mut legend);
     let image_w = (left_w + canvas_w + right_w).round();
     let canvas = (left_w.round(), title_h.round(), canvas_w, canvas_h);
     let legend_top = canvas.1 + canvas_h + time_h + m.pad;
@@ -522,6 +563,7 @@ pub fn build<'a>(params: &GraphParams, lines: &'a [GraphLine]) -> Chart<'a> {
         title,
         canvas,
         lines: plot,
+        heatmaps,
         axes,
         time_axes,
         start: window.start,
@@ -533,6 +575,60 @@ pub fn build<'a>(params: &GraphParams, lines: &'a [GraphLine]) -> Chart<'a> {
         only_graph: false,
         no_data,
     }
+}
+
+/// Counts the heatmap of every axis that has heatmap lines, and fills in its legend row.
+fn heatmaps(
+    plot: &[PlotLine<'_>],
+    axes: &[Axis],
+    params: &GraphParams,
+    times: &[i64],
+    legend: &mut [LegendRow],
+) -> Vec<Heatmap> {
+    let mut out = Vec::new();
+    for axis in axes {
+        let lines: Vec<&PlotLine<'_>> = plot
+            .iter()
+            .filter(|l| l.axis == axis.index && l.style == LineStyle::Heatmap)
+            .collect();
+        let Some(first) = lines.first() else {
+            continue;
+        };
+        let series: Vec<&TimeSeries> = lines.iter().map(|l| l.series).collect();
+        let settings = &params.axes[axis.index].heatmap;
+        let Some(h) = Heatmap::build(
+            axis.index,
+            &series,
+            first.color.with_alpha(255),
+            &axis.range,
+            &axis.ticks,
+            times,
+            settings,
+        ) else {
+            continue;
+        };
+        for row in legend.iter_mut() {
+            if let LegendRow::Heatmap {
+                axis: a,
+                colors,
+                label,
+            } = row
+            {
+                if *a == axis.index {
+                    *colors = h.colors.clone();
+                    let name = settings.label.as_deref().unwrap_or("Heatmap");
+                    *label = format!(
+                        "{name}: {} lines, cell counts {} to {}",
+                        lines.len(),
+                        crate::ticks::short_value(h.lo),
+                        crate::ticks::short_value(h.hi)
+                    );
+                }
+            }
+        }
+        out.push(h);
+    }
+    out
 }
 
 #[allow(clippy::too_many_arguments)]

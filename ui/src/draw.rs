@@ -10,6 +10,7 @@ use crate::chart::{fit, text_width, Chart, LegendRow, PlotLine};
 use crate::color::Rgba;
 use crate::error::Result;
 use crate::fonts;
+use crate::heatmap::Heatmap;
 use crate::ticks::short_value;
 
 type Area<DB> = DrawingArea<DB, Shift>;
@@ -355,6 +356,9 @@ pub fn chart<DB: DrawingBackend>(area: &Area<DB>, chart: &Chart<'_>) -> Result<(
     for l in chart.lines.iter().filter(|l| l.style == LineStyle::VSpan) {
         draw_vspan(area, chart, l)?;
     }
+    for h in &chart.heatmaps {
+        draw_heatmap(area, chart, h)?;
+    }
     for l in chart
         .lines
         .iter()
@@ -362,11 +366,7 @@ pub fn chart<DB: DrawingBackend>(area: &Area<DB>, chart: &Chart<'_>) -> Result<(
     {
         draw_band(area, chart, l)?;
     }
-    for l in chart
-        .lines
-        .iter()
-        .filter(|l| matches!(l.style, LineStyle::Line | LineStyle::Heatmap))
-    {
+    for l in chart.lines.iter().filter(|l| l.style == LineStyle::Line) {
         draw_line(area, chart, l)?;
     }
     if chart.no_data {
@@ -386,6 +386,32 @@ pub fn chart<DB: DrawingBackend>(area: &Area<DB>, chart: &Chart<'_>) -> Result<(
     value_axes(area, chart)?;
     time_axes(area, chart)?;
     legend(area, chart)
+}
+
+/// Fills each non-empty cell; white first, so the shades (which are partly transparent)
+/// look the same on the dark theme's canvas.
+fn draw_heatmap<DB: DrawingBackend>(area: &Area<DB>, chart: &Chart<'_>, h: &Heatmap) -> Result<()> {
+    let (cx, cy, cw, ch) = chart.canvas;
+    for (col, t) in h.times.iter().enumerate() {
+        let x0 = chart.x(t - chart.step).clamp(cx, cx + cw);
+        let x1 = chart.x(*t).clamp(cx, cx + cw);
+        if x1 <= x0 {
+            continue;
+        }
+        for row in 0..h.rows() {
+            let Some(color) = h.color(col, row) else {
+                continue;
+            };
+            let y0 = chart.y(h.axis, h.edges[row + 1]).clamp(cy, cy + ch);
+            let y1 = chart.y(h.axis, h.edges[row]).clamp(cy, cy + ch);
+            if y1 <= y0 {
+                continue;
+            }
+            rect(area, x0, y0, x1, y1, Rgba::rgb(0xffffff))?;
+            rect(area, x0, y0, x1, y1, color)?;
+        }
+    }
+    Ok(())
 }
 
 fn value_axes<DB: DrawingBackend>(area: &Area<DB>, chart: &Chart<'_>) -> Result<()> {
@@ -490,6 +516,32 @@ fn legend<DB: DrawingBackend>(area: &Area<DB>, chart: &Chart<'_>) -> Result<()> 
             LegendRow::Entry { color, label } => {
                 rect(area, x0, y + 1.0, x0 + swatch, y + 1.0 + swatch, *color)?;
                 let tx = x0 + swatch + m.pad;
+                text(
+                    area,
+                    &fit(label, m.text, width - tx - m.pad),
+                    (tx, y),
+                    m.text,
+                    p.text,
+                    HPos::Left,
+                )?;
+            }
+            LegendRow::Heatmap { colors, label, .. } => {
+                // The scale as a strip of swatches, lowest count first.
+                let cell = swatch * 0.75;
+                let mut x = x0;
+                for c in colors {
+                    rect(
+                        area,
+                        x,
+                        y + 1.0,
+                        x + cell,
+                        y + 1.0 + swatch,
+                        Rgba::rgb(0xffffff),
+                    )?;
+                    rect(area, x, y + 1.0, x + cell, y + 1.0 + swatch, *c)?;
+                    x += cell;
+                }
+                let tx = x + m.pad;
                 text(
                     area,
                     &fit(label, m.text, width - tx - m.pad),

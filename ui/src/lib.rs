@@ -5,7 +5,8 @@
 //! - [`render_png`] / [`render_svg`]: a chart from [`GraphParams`] (size, theme, axes,
 //!   legend flags, time zones) and [`GraphLine`]s (series plus `:color`, `:lw`, `:ls`,
 //!   `:axis` ...): title, up to five Y axes, one time axis per zone, legend with stats,
-//!   warnings, and "NO DATA" when nothing matched.
+//!   warnings, and "NO DATA" when nothing matched. Lines styled `heatmap` (and
+//!   `:percentiles-heatmap`) are drawn as a grid of shaded cells per axis.
 //! - [`render_error_png`] / [`render_error_svg`]: an image that explains a failed request,
 //!   so a dashboard `<img>` shows why instead of a broken icon.
 //! - [`web`]: the HTML, JavaScript and CSS of the web UI, compiled in.
@@ -36,6 +37,7 @@ mod color;
 mod draw;
 mod error;
 mod fonts;
+mod heatmap;
 mod render;
 mod ticks;
 pub mod web;

@@ -53,6 +53,24 @@ fn db() -> StaticDatabase {
         T0,
         (0..n).map(|i| 1000.0 * 1.05f64.powi(i % 90)).collect(),
     );
+    // A latency timer's percentile buckets: counts peaking at a bucket that drifts up over
+    // the three hours, as `:percentiles-heatmap` sees them.
+    let centre = sextant_query::bucket_index(40_000_000);
+    for b in centre - 8..centre + 8 {
+        let values = (0..n)
+            .map(|i| {
+                let peak = centre as f64 - 3.0 + 6.0 * i as f64 / n as f64;
+                let d = b as f64 - peak;
+                (100.0 * (-d * d / 8.0).exp()).round()
+            })
+            .collect();
+        let label = format!("T{b:04X}");
+        db.push(
+            [("name", "latency"), ("percentile", label.as_str())],
+            T0,
+            values,
+        );
+    }
     db
 }
 
@@ -138,6 +156,15 @@ fn lines_with_gap_and_legend() {
         &[("title", "CPU by app")],
     );
     check("lines", &sextant_ui::render_png(&p, &l).expect("renders"));
+}
+
+#[test]
+fn percentile_heatmap_under_percentile_lines() {
+    let (p, l) = chart(
+        "name,latency,:eq,:percentiles-heatmap,name,latency,:eq,(,50,99,),:percentiles",
+        &[("title", "latency distribution")],
+    );
+    check("heatmap", &sextant_ui::render_png(&p, &l).expect("renders"));
 }
 
 #[test]
