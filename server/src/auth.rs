@@ -219,13 +219,17 @@ impl Tokens {
     }
 }
 
-/// The role a request needs, from its method and path; `None` for the open health check.
+/// The role a request needs, from its method and path; `None` for the open health check
+/// and the web UI's static files.
 ///
 /// Anything not listed that is not a GET or HEAD needs admin, so a write endpoint added
 /// later is closed until someone decides otherwise.
 pub fn required_role(method: &Method, path: &str) -> Option<Role> {
     let path = path.trim_end_matches('/');
-    if path == "/healthcheck" {
+    // The web UI's page, script and style hold no data; the page asks for a token and sends
+    // it with every API call it makes.
+    let ui = matches!(path, "" | "/ui/app.js" | "/ui/style.css");
+    if path == "/healthcheck" || (ui && (*method == Method::GET || *method == Method::HEAD)) {
         return None;
     }
     if *method == Method::POST && (path == "/api/v1/publish" || path == "/api/v1/publish-fast") {
@@ -413,13 +417,12 @@ mod tests {
             required_role(&M::POST, "/api/v1/publish-fast"),
             Some(Role::Publish)
         );
-        for path in [
-            "/",
-            "/ui/app.js",
-            "/api/v1/graph",
-            "/api/v1/tags/name",
-            "/api/v1/rules",
-        ] {
+        // The web UI's files hold no data: open, so the page can ask for a token.
+        for path in ["/", "/ui/app.js", "/ui/style.css"] {
+            assert_eq!(required_role(&M::GET, path), None, "{path}");
+        }
+        assert_eq!(required_role(&M::POST, "/"), Some(Role::Admin));
+        for path in ["/api/v1/graph", "/api/v1/tags/name", "/api/v1/rules"] {
             assert_eq!(required_role(&M::GET, path), Some(Role::Read), "{path}");
         }
         assert_eq!(

@@ -443,3 +443,36 @@ fn alerts_page_lists_rules_and_firing_alerts() {
     drop(server);
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// With tokens on, the page still loads, asks for a token when the API says 401, and after
+/// it is given sends it with every call: the chart arrives through a blob URL.
+#[test]
+fn with_tokens_the_page_asks_for_one_and_then_works() {
+    let token = "read-token-for-the-browser-test";
+    let server = TestServer::start_with_env(&["--demo"], &[("SEXTANT_TOKEN_READ", token)]);
+    let mut b = Browser::launch();
+    b.goto(&server.at("/?q=name,ssCpuUser,:eq,(,nf.app,),:by"));
+    let why = b.wait(
+        "the token form",
+        "(() => { const f = document.getElementById('token-form'); \
+         return f.hidden ? null : document.getElementById('token-why').textContent; })()",
+    );
+    let why = why.as_str().unwrap_or_default();
+    assert!(why.contains("authentication required"), "{why}");
+    b.type_into("token", token);
+    b.click("document.getElementById('token-save')");
+    let src = b.wait(
+        "the chart to load with the token",
+        "(() => { const i = document.getElementById('chart'); \
+         return i && i.complete && i.naturalWidth > 0 ? i.getAttribute('src') : null; })()",
+    );
+    let src = src.as_str().unwrap_or_default();
+    assert!(src.starts_with("blob:"), "{src}");
+    let legend = b.wait(
+        "the legend",
+        "document.querySelectorAll('#legend tbody tr').length || null",
+    );
+    assert_eq!(legend, json!(3), "one legend row per app");
+    let hidden = b.eval("document.getElementById('token-form').hidden");
+    assert_eq!(hidden, json!(true), "no token form once the token works");
+}

@@ -16,8 +16,64 @@ function el(tag, attrs, ...children) {
   return node;
 }
 
+// ---- authentication ---------------------------------------------------------------
+// With tokens configured on the server, every API call carries `Authorization: Bearer`.
+// The token lives in sessionStorage: gone when the tab closes, never in a URL or a cookie
+// (so no other site can make the browser send it). Images are fetched the same way and
+// shown from blob URLs, since an <img src> cannot carry a header.
+
+const TOKEN_KEY = "sextant.token";
+
+function token() {
+  try { return sessionStorage.getItem(TOKEN_KEY) || ""; } catch (_) { return ""; }
+}
+
+function withToken(init) {
+  const t = token();
+  if (!t) return init || {};
+  const headers = new Headers((init && init.headers) || {});
+  headers.set("authorization", "Bearer " + t);
+  return Object.assign({}, init, { headers });
+}
+
+// Shows the token form with why it is needed (a 401 or 403 message from the server).
+function askToken(message) {
+  $("token-form").hidden = false;
+  $("token-why").textContent = message || "";
+}
+
+async function api(url, init) {
+  const r = await fetch(url, withToken(init));
+  if (r.status === 401 || r.status === 403) {
+    let msg = "";
+    try { msg = (await r.clone().json()).message || ""; } catch (_) { msg = ""; }
+    askToken(msg);
+  }
+  return r;
+}
+
+// Points `img` at a chart URL: directly without a token, through a blob with one.
+async function showImage(img, url) {
+  if (!token()) { img.src = url; return; }
+  const r = await api(url);
+  const blob = await r.blob();
+  if (img.dataset.blob) URL.revokeObjectURL(img.dataset.blob);
+  img.dataset.blob = URL.createObjectURL(blob);
+  img.src = img.dataset.blob;
+}
+
+function initToken() {
+  $("token-form").addEventListener("submit", (ev) => {
+    ev.preventDefault();
+    try { sessionStorage.setItem(TOKEN_KEY, $("token").value.trim()); } catch (_) { /* private mode */ }
+    $("token").value = "";
+    $("token-form").hidden = true;
+    location.reload();
+  });
+}
+
 async function getJson(url, init) {
-  const r = await fetch(url, init);
+  const r = await api(url, init);
   let body = null;
   try { body = await r.json(); } catch (_) { body = null; }
   return { ok: r.ok, status: r.status, body };
@@ -33,6 +89,13 @@ function fmt(v) {
   const trim = (t) => (t.includes(".") ? t.replace(/0+$/, "").replace(/\.$/, "") : t);
   for (const [f, p] of units) if (a >= f) return trim((v / f).toPrecision(3)) + p;
   return v.toExponential(2);
+}
+
+// An <img> showing the chart at `url`.
+function chartImg(url, alt) {
+  const img = el("img", { alt });
+  showImage(img, url);
+  return img;
 }
 
 // ---- graph view -------------------------------------------------------------------
@@ -121,7 +184,7 @@ async function runGraph(push) {
   if (!params.get("q")) return;
   const ok = await checkExpression();
   // The image is shown even for a bad expression: it is the server's error image.
-  $("chart").src = "/api/v1/graph?" + qs;
+  showImage($("chart"), "/api/v1/graph?" + qs);
   if (ok) await showLegendAndData(params);
 }
 
@@ -255,7 +318,7 @@ async function initDashboard(params) {
     for (const g of dash.graphs || []) {
       const p = new URLSearchParams({ q: g.q, s: $("dash-range").value, tz: params.get("tz") || "UTC",
         w: g.w || 400, h: g.h || 200, theme: g.theme || "light", _t: Date.now() });
-      grid.append(el("figure", {}, el("figcaption", {}, g.title || g.q), el("img", { src: "/api/v1/graph?" + p, alt: g.title || g.q })));
+      grid.append(el("figure", {}, el("figcaption", {}, g.title || g.q), chartImg("/api/v1/graph?" + p, g.title || g.q)));
     }
   };
   const schedule = () => {
@@ -268,7 +331,7 @@ async function initDashboard(params) {
   $("dash-range").addEventListener("change", () => { draw(); schedule(); });
   $("dash-refresh").addEventListener("change", schedule);
   $("dash-delete").addEventListener("click", async () => {
-    await fetch(url, { method: "DELETE" });
+    await api(url, { method: "DELETE" });
     location.href = "/?view=dashboards";
   });
   draw();
@@ -309,7 +372,7 @@ async function initAlerts() {
     const caption = el("figcaption", {},
       el("strong", {}, r.name), " ", el("span", { class: "rule-state" }, r.state + " / " + r.health),
       r.lastError ? el("div", { class: "error" }, r.lastError) : "");
-    const img = el("img", { src: localUrl(r.graphURL) + "&w=500&h=200", alt: "chart of " + r.name });
+    const img = chartImg(localUrl(r.graphURL) + "&w=500&h=200", "chart of " + r.name);
     const link = el("a", { href: "/?" + new URLSearchParams({ q: r.expr }).toString() }, img);
     grid.append(el("figure", { class: "rule" }, caption, link, el("code", {}, r.expr)));
   }
@@ -319,6 +382,7 @@ async function initAlerts() {
 // ---- routing ----------------------------------------------------------------------
 
 function main() {
+  initToken();
   const params = new URLSearchParams(location.search);
   const view = params.get("view") || "graph";
   const section = { graph: "graph-view", tags: "tags-view", dashboards: "dashboards-view", dashboard: "dashboard-view", alerts: "alerts-view" }[view] || "graph-view";
