@@ -4,8 +4,8 @@
 
 use plotters::style::{FontDesc, FontStyle};
 use sextant_query::{
-    GraphLine, GraphParams, Layout as SizeLayout, LineStyle, PlotBound, SummaryStats, Theme,
-    TimeSeries, MAX_Y_AXES,
+    GraphLine, GraphParams, Layout as SizeLayout, LineStyle, PlotBound, SortBy, SortOrder,
+    SummaryStats, Theme, TimeSeries, MAX_Y_AXES,
 };
 
 use crate::color::{ColorCycle, Rgba};
@@ -240,6 +240,58 @@ fn value_at(s: &TimeSeries, t: i64) -> f64 {
         .unwrap_or(f64::NAN)
 }
 
+/// Applies the axis-level `sort`/`order` URL parameters: lines of an axis are re-sorted
+/// across expressions (after colors are picked, so colors stay with their lines), stably,
+/// with NaN stats last in either order. Axes without them keep expression order.
+fn sort_lines(plot: &mut [PlotLine<'_>], params: &GraphParams) {
+    let sorted = |axis: usize| {
+        let a = &params.axes[axis];
+        a.sort.is_some() || a.order == SortOrder::Desc
+    };
+    if !plot.iter().any(|l| sorted(l.axis)) {
+        return;
+    }
+    let stat = |l: &PlotLine<'_>, by: SortBy| -> f64 {
+        let s = &l.stats;
+        match by {
+            SortBy::Min => s.min,
+            SortBy::Max => s.max,
+            SortBy::Avg => s.avg,
+            SortBy::Count => s.count as f64,
+            SortBy::Total => s.total,
+            SortBy::Last => s.last,
+            SortBy::Legend => f64::NAN,
+        }
+    };
+    plot.sort_by(|x, y| {
+        if x.axis != y.axis {
+            return x.axis.cmp(&y.axis);
+        }
+        let a = &params.axes[x.axis];
+        if !sorted(x.axis) {
+            return std::cmp::Ordering::Equal;
+        }
+        let by = a.sort.unwrap_or(SortBy::Legend);
+        let ord = if by == SortBy::Legend {
+            x.series.label.cmp(&y.series.label)
+        } else {
+            let (u, v) = (stat(x, by), stat(y, by));
+            match (u.is_nan(), v.is_nan()) {
+                (true, true) => std::cmp::Ordering::Equal,
+                // NaN last whatever the order: decided before the direction flips.
+                (true, false) => return std::cmp::Ordering::Greater,
+                (false, true) => return std::cmp::Ordering::Less,
+                (false, false) => u.total_cmp(&v),
+            }
+        };
+        if a.order == SortOrder::Desc {
+            ord.reverse()
+        } else {
+            ord
+        }
+    });
+}
+
 /// Computes the stacked bands of the stack lines of each axis: positive values stack
 /// upwards from 0 and negative ones downwards, so mixed signs never overlap.
 fn stack_bands(lines: &mut [PlotLine<'_>], times: &[i64]) {
@@ -396,6 +448,7 @@ pub fn build<'a>(params: &GraphParams, lines: &'a [GraphLine]) -> Chart<'a> {
             band: None,
         });
     }
+    sort_lines(&mut plot, params);
     stack_bands(&mut plot, &times);
     let no_data = plot.iter().all(|l| l.stats.count == 0);
 
@@ -690,4 +743,50 @@ fn frame_note(params: &GraphParams) -> String {
         end,
         sextant_query::format_duration(chrono::TimeDelta::milliseconds(w.step))
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use sextant_query::testing::StaticDatabase;
+    use sextant_query::{evaluate, parse, EvalContext, GraphSettings};
+
+    fn labels(extra: &[(&str, &str)]) -> Vec<String> {
+        let mut db = StaticDatabase::new(60_000);
+        db.push([("name", "a")], 0, vec![5.0, 5.0, 5.0]);
+        db.push([("name", "b")], 0, vec![9.0, 9.0, 9.0]);
+        db.push([("name", "c")], 0, vec![f64::NAN; 3]);
+        db.push([("name", "d")], 0, vec![2.0, 2.0, 2.0]);
+        let mut pairs: Vec<(String, String)> = [
+            ("q", "name,a,:eq,name,b,:eq,name,c,:eq,name,d,:eq"),
+            ("s", "0"),
+            ("e", "120000"),
+        ]
+        .iter()
+        .chain(extra)
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+        pairs.sort_by(|x, y| x.0.cmp(&y.0));
+        let params = GraphParams::parse(&pairs, &GraphSettings::default(), 120_000);
+        let Ok(params) = params else {
+            panic!("parameters")
+        };
+        let w = params.window;
+        let exprs = parse(&params.q).unwrap_or_default();
+        let lines =
+            evaluate(&exprs, &EvalContext::new(w.start, w.end, w.step), &db).unwrap_or_default();
+        let chart = build(&params, &lines);
+        chart.lines.iter().map(|l| l.series.label.clone()).collect()
+    }
+
+    #[test]
+    fn axis_sort_and_order_resort_lines_with_nan_last() {
+        assert_eq!(labels(&[]).len(), 4);
+        let by_max = labels(&[("sort", "max")]);
+        assert_eq!(by_max, ["name=d", "name=a", "name=b", "name=c"]);
+        let desc = labels(&[("sort", "max"), ("order", "desc")]);
+        assert_eq!(desc, ["name=b", "name=a", "name=d", "name=c"]);
+        let legend_desc = labels(&[("order", "desc")]);
+        assert_eq!(legend_desc, ["name=d", "name=c", "name=b", "name=a"]);
+    }
 }
