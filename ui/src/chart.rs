@@ -413,13 +413,14 @@ pub fn build<'a>(params: &GraphParams, lines: &'a [GraphLine]) -> Chart<'a> {
     let mut counters = [0usize; MAX_Y_AXES];
     let mut expr_counters: Vec<usize> = Vec::new();
     let mut plot: Vec<PlotLine<'a>> = Vec::with_capacity(lines.len());
-    for line in lines {
-        let axis = line
-            .style
-            .axis
-            .map(usize::from)
-            .unwrap_or(0)
-            .min(MAX_Y_AXES - 1);
+    for (n, line) in lines.iter().enumerate() {
+        // `axis_per_line` gives each line its own axis; past the last axis they share it.
+        let axis = if params.axis_per_line {
+            n
+        } else {
+            line.style.axis.map(usize::from).unwrap_or(0)
+        }
+        .min(MAX_Y_AXES - 1);
         if expr_counters.len() <= line.expr_index {
             expr_counters.resize(line.expr_index + 1, 0);
         }
@@ -504,6 +505,13 @@ pub fn build<'a>(params: &GraphParams, lines: &'a [GraphLine]) -> Chart<'a> {
     if !params.only_graph {
         for w in &params.warnings {
             legend.push(LegendRow::Warning(w.clone()));
+        }
+        if params.axis_per_line && lines.len() > MAX_Y_AXES {
+            legend.push(LegendRow::Warning(format!(
+                "axis_per_line: {} lines but at most {MAX_Y_AXES} axes; lines {} and later share the last axis",
+                lines.len(),
+                MAX_Y_AXES
+            )));
         }
     }
 
@@ -777,6 +785,38 @@ mod tests {
             evaluate(&exprs, &EvalContext::new(w.start, w.end, w.step), &db).unwrap_or_default();
         let chart = build(&params, &lines);
         chart.lines.iter().map(|l| l.series.label.clone()).collect()
+    }
+
+    #[test]
+    fn axis_per_line_gives_each_line_an_axis() {
+        let mut db = StaticDatabase::new(60_000);
+        for (i, name) in ["a", "b", "c", "d", "e", "f"].iter().enumerate() {
+            db.push([("name", *name)], 0, vec![i as f64 * 10.0; 3]);
+        }
+        let pairs: Vec<(String, String)> = [
+            ("axis_per_line", "1"),
+            ("e", "120000"),
+            ("q", "name,(,a,b,c,d,e,f,),:in,(,name,),:by"),
+            ("s", "0"),
+        ]
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+        let Ok(params) = GraphParams::parse(&pairs, &GraphSettings::default(), 120_000) else {
+            panic!("parameters")
+        };
+        let w = params.window;
+        let exprs = parse(&params.q).unwrap_or_default();
+        let lines =
+            evaluate(&exprs, &EvalContext::new(w.start, w.end, w.step), &db).unwrap_or_default();
+        let chart = build(&params, &lines);
+        let axes: Vec<usize> = chart.lines.iter().map(|l| l.axis).collect();
+        assert_eq!(axes, [0, 1, 2, 3, 4, 4]);
+        assert_eq!(chart.axes.len(), 5);
+        assert!(chart
+            .legend
+            .iter()
+            .any(|r| matches!(r, LegendRow::Warning(w) if w.contains("share the last axis"))));
     }
 
     #[test]
