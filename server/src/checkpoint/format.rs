@@ -55,8 +55,9 @@ pub struct SavedSeries<'a> {
     pub last_time: i64,
     /// Raw value of the last accepted counter sample (normalisation state).
     pub last_value: f64,
-    /// Open blocks, full length, empty slots NaN.
-    pub open: Vec<(i64, Box<[f64]>)>,
+    /// Open blocks up to their last saved value (at most the block length); the slots
+    /// after it are empty (NaN).
+    pub open: Vec<(i64, Vec<f64>)>,
     /// Sealed blocks, validated.
     pub sealed: Vec<(i64, SealedBlock)>,
 }
@@ -125,11 +126,10 @@ pub fn put_series(buf: &mut Vec<u8>, id: u32, tags: &[(Arc<str>, Arc<str>)], dat
             buf.extend_from_slice(&v.to_bits().to_le_bytes());
         }
     }
-    let sealed: Vec<(i64, &SealedBlock)> = data.sealed_blocks().collect();
+    let sealed: Vec<(i64, &[u8])> = data.sealed_blocks().collect();
     put_varint(buf, sealed.len() as u64);
-    for (number, block) in sealed {
+    for (number, bytes) in sealed {
         buf.extend_from_slice(&number.to_le_bytes());
-        let bytes = block.as_bytes();
         put_varint(buf, bytes.len() as u64);
         buf.extend_from_slice(bytes);
     }
@@ -238,9 +238,9 @@ fn read_series<'a>(r: &mut Reader<'a>, block_len: usize) -> Result<SavedSeries<'
                 "open block {number} holds {used} values, the block length is {block_len}"
             )));
         }
-        let mut values = vec![f64::NAN; block_len].into_boxed_slice();
-        for v in values.iter_mut().take(used) {
-            *v = f64::from_bits(u64::from_le_bytes(r.array()?));
+        let mut values = Vec::with_capacity(used);
+        for _ in 0..used {
+            values.push(f64::from_bits(u64::from_le_bytes(r.array()?)));
         }
         open.push((number, values));
     }
