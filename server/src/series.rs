@@ -9,6 +9,7 @@
 //! lands after the clock has crossed into the next one; a block is sealed when no accepted
 //! sample can reach it any more.
 
+use std::borrow::Cow;
 use std::sync::Arc;
 
 use sextant_codec::SealedBlock;
@@ -54,23 +55,100 @@ impl Layout {
 #[derive(Debug)]
 struct OpenBlock {
     number: i64,
+    values: OpenValues,
+}
+
+#[derive(Debug)]
+enum OpenValues {
     /// Slots from the block's start up to at least its highest written one; slots past
     /// the end read as NaN. Its length is also its capacity, so it costs exactly that.
-    values: Box<[f64]>,
+    Plain(Box<[f64]>),
+    /// The block compressed when a newer one opened: from then on only late samples
+    /// reach it, so it waits for sealing at a fraction of the size (and is sealed without
+    /// encoding it again). A late sample turns it back into plain values.
+    Packed(SealedBlock),
 }
 
 impl OpenBlock {
+    fn new(number: i64) -> Self {
+        OpenBlock {
+            number,
+            values: OpenValues::Plain(Box::default()),
+        }
+    }
+
     /// The slot at `pos`, growing the block to reach it.
     fn slot(&mut self, pos: usize, block_len: usize) -> Option<&mut f64> {
-        if pos >= self.values.len() && pos < block_len {
-            let len = (pos + 1).next_multiple_of(OPEN_CHUNK).min(block_len);
-            let mut values = std::mem::take(&mut self.values).into_vec();
-            values.reserve_exact(len - values.len());
-            values.resize(len, f64::NAN);
-            self.values = values.into_boxed_slice();
+        if let OpenValues::Packed(block) = &self.values {
+            let mut values = vec![f64::NAN; block.len()];
+            // Cannot fail: the block was encoded here. If it did, refuse the sample
+            // rather than lose what the block holds.
+            block.decode_into(&mut values).ok()?;
+            self.values = OpenValues::Plain(values.into_boxed_slice());
         }
-        self.values.get_mut(pos)
+        let OpenValues::Plain(values) = &mut self.values else {
+            return None;
+        };
+        if pos >= values.len() && pos < block_len {
+            let len = (pos + 1).next_multiple_of(OPEN_CHUNK).min(block_len);
+            let mut grown = std::mem::take(values).into_vec();
+            grown.reserve_exact(len - grown.len());
+            grown.resize(len, f64::NAN);
+            *values = grown.into_boxed_slice();
+        }
+        values.get_mut(pos)
     }
+
+    /// Compresses plain values; see [`OpenValues::Packed`].
+    fn pack(&mut self) {
+        if let OpenValues::Plain(values) = &self.values {
+            self.values = match encode_written(values) {
+                Some(block) => OpenValues::Packed(block),
+                None => OpenValues::Plain(Box::default()),
+            };
+        }
+    }
+
+    /// The block as sealed, or `None` when it holds no data.
+    fn into_sealed(self) -> Option<SealedBlock> {
+        match self.values {
+            OpenValues::Plain(values) => encode_written(&values),
+            OpenValues::Packed(block) => Some(block),
+        }
+    }
+
+    /// The values up to the last stored one, decoding into `scratch` (a block long) if
+    /// the block is packed.
+    fn values<'a>(&'a self, scratch: &'a mut [f64]) -> &'a [f64] {
+        match &self.values {
+            OpenValues::Plain(values) => values,
+            OpenValues::Packed(block) => {
+                let Some(out) = scratch.get_mut(..block.len()) else {
+                    return &[];
+                };
+                match block.decode_into(out) {
+                    Ok(()) => out,
+                    Err(_) => &[],
+                }
+            }
+        }
+    }
+
+    fn heap_bytes(&self) -> usize {
+        match &self.values {
+            OpenValues::Plain(values) => values.len() * 8,
+            OpenValues::Packed(block) => block.encoded_len(),
+        }
+    }
+}
+
+/// Encodes `values` up to the last one that is not NaN, or `None` when all are. A block
+/// with no data costs nothing to keep (reads see NaN where no block exists), and the
+/// slots after the last value read as NaN anyway, so a shorter block says the same in
+/// fewer bytes and encodes faster.
+fn encode_written(values: &[f64]) -> Option<SealedBlock> {
+    let used = values.iter().rposition(|v| !v.is_nan())?;
+    Some(SealedBlock::encode(&values[..=used]))
 }
 
 /// Why a write did not land.
@@ -144,7 +222,7 @@ impl SeriesData {
         }
         let mut blocks = open.into_iter().map(|(number, values)| OpenBlock {
             number,
-            values: values.into_boxed_slice(),
+            values: OpenValues::Plain(values.into_boxed_slice()),
         });
         Ok(SeriesData {
             normalizer,
@@ -159,12 +237,22 @@ impl SeriesData {
     }
 
     /// Open blocks, oldest first: number and values, which may stop short of the block
-    /// length (missing slots are empty, NaN).
-    pub fn open_blocks(&self) -> impl Iterator<Item = (i64, &[f64])> {
-        self.open
-            .iter()
-            .flatten()
-            .map(|b| (b.number, &b.values[..]))
+    /// length (missing slots are empty, NaN). A packed block is decoded.
+    pub fn open_blocks(&self) -> impl Iterator<Item = (i64, Cow<'_, [f64]>)> {
+        self.open.iter().flatten().map(|b| {
+            let values = match &b.values {
+                OpenValues::Plain(values) => Cow::Borrowed(&values[..]),
+                OpenValues::Packed(block) => {
+                    let mut values = vec![f64::NAN; block.len()];
+                    // Cannot fail (encoded here); if it did, the block would read as empty.
+                    if block.decode_into(&mut values).is_err() {
+                        values.clear();
+                    }
+                    Cow::Owned(values)
+                }
+            };
+            (b.number, values)
+        })
     }
 
     /// Sealed blocks, oldest first: number and the block's bytes
@@ -224,11 +312,11 @@ impl SeriesData {
                     // A third block: the oldest can no longer be written.
                     self.seal_oldest();
                 }
+                if let Some(older) = &mut self.open[0] {
+                    older.pack();
+                }
                 let idx = usize::from(self.open[0].is_some());
-                self.open[idx] = Some(OpenBlock {
-                    number,
-                    values: Box::default(),
-                });
+                self.open[idx] = Some(OpenBlock::new(number));
                 idx
             }
         };
@@ -240,15 +328,10 @@ impl SeriesData {
             return;
         };
         self.open.swap(0, 1);
-        // A block with no data at all costs nothing to keep: reads see NaN where no
-        // block exists.
-        let Some(used) = block.values.iter().rposition(|v| !v.is_nan()) else {
-            return;
-        };
-        // Only the written part: the slots after the last value read as NaN anyway, and
-        // a shorter block encodes faster and smaller.
-        let sealed = SealedBlock::encode(&block.values[..=used]);
-        self.sealed.push(block.number, sealed.as_bytes());
+        let number = block.number;
+        if let Some(sealed) = block.into_sealed() {
+            self.sealed.push(number, sealed.as_bytes());
+        }
     }
 
     /// Seals open blocks numbered below `number`; returns how many were sealed.
@@ -295,7 +378,7 @@ impl SeriesData {
             .flatten()
             .filter(|b| b.number >= first && b.number <= last)
         {
-            copy(b.number, &b.values);
+            copy(b.number, b.values(scratch));
         }
     }
 
@@ -306,7 +389,7 @@ impl SeriesData {
 
     /// Heap bytes of this series' data, besides the struct itself.
     pub fn heap_bytes(&self) -> usize {
-        let open: usize = self.open_blocks().map(|(_, v)| v.len() * 8).sum();
+        let open: usize = self.open.iter().flatten().map(OpenBlock::heap_bytes).sum();
         open + self.sealed.heap_bytes()
     }
 }
@@ -421,9 +504,11 @@ mod tests {
         assert_eq!(lens(&d), [24]);
         d.write(&l, 60 * STEP, 2.0);
         assert_eq!(lens(&d), [60], "never past the block length");
-        // The next block starts small again.
+        // The next block starts small again, and the full one is packed.
+        let plain = d.heap_bytes();
         d.write(&l, 61 * STEP, 3.0);
         assert_eq!(lens(&d), [60, OPEN_CHUNK]);
+        assert!(d.heap_bytes() < plain, "{} >= {plain}", d.heap_bytes());
         let mut out = vec![0.0; 62];
         let mut scratch = vec![0.0; 60];
         d.read_into(&l, STEP, &mut out, &mut scratch);
@@ -475,6 +560,28 @@ mod tests {
         assert!(read(&d, 9 * STEP, 4).iter().all(|v| v.is_nan()));
         assert_eq!(bits(read(&d, 13 * STEP, 4)), want(13, 4));
         assert!(d.expire_before(4));
+    }
+
+    #[test]
+    fn late_samples_reach_a_packed_block_bit_exact() {
+        let mut d = SeriesData::new(Normalizer::new(DsType::Sum));
+        d.write(&layout(), STEP, -0.0);
+        d.write(&layout(), 3 * STEP, 0.1);
+        // Opening block 1 packs block 0; a late sample unpacks it and adds.
+        d.write(&layout(), 5 * STEP, 7.0);
+        assert_eq!(d.write(&layout(), 3 * STEP, 0.2), WriteOutcome::Stored);
+        assert_eq!(d.write(&layout(), 4 * STEP, 1e300), WriteOutcome::Stored);
+        let want = [-0.0, f64::NAN, 0.1 + 0.2, 1e300, 7.0, f64::NAN];
+        let bits = |v: &[f64]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+        assert_eq!(bits(&read(&d, STEP, 6)), bits(&want));
+        // Block 2 packs block 1 and seals block 0 as it stands.
+        d.write(&layout(), 9 * STEP, 9.0);
+        assert_eq!(d.sealed_stats().0, 1);
+        assert_eq!(d.write(&layout(), 2 * STEP, 1.0), WriteOutcome::Sealed);
+        assert_eq!(d.seal_before(3), 2);
+        let mut want = want.to_vec();
+        want.extend([f64::NAN, f64::NAN, 9.0]);
+        assert_eq!(bits(&read(&d, STEP, 9)), bits(&want));
     }
 
     #[test]

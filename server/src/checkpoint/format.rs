@@ -16,6 +16,7 @@
 //! opened a minute ago costs a few values, not a whole block. Everything read back is
 //! checked; damage is an error with the reason, never a panic.
 
+use std::borrow::Cow;
 use std::sync::Arc;
 
 use sextant_codec::SealedBlock;
@@ -112,7 +113,7 @@ pub fn put_series(buf: &mut Vec<u8>, id: u32, tags: &[(Arc<str>, Arc<str>)], dat
     let (last_time, last_value) = data.normalizer().state();
     buf.extend_from_slice(&last_time.to_le_bytes());
     buf.extend_from_slice(&last_value.to_bits().to_le_bytes());
-    let open: Vec<(i64, &[f64])> = data.open_blocks().collect();
+    let open: Vec<(i64, Cow<'_, [f64]>)> = data.open_blocks().collect();
     put_varint(buf, open.len() as u64);
     let empty = f64::NAN.to_bits();
     for (number, values) in open {
@@ -324,6 +325,39 @@ mod tests {
         restored.read_into(&l, 1000, &mut b, &mut scratch);
         let bits = |v: &[f64]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
         assert_eq!(bits(&a), bits(&b));
+        Ok(())
+    }
+
+    #[test]
+    fn a_packed_open_block_is_saved_as_its_values() -> Result<(), String> {
+        let l = layout();
+        let mut data = SeriesData::new(Normalizer::new(DsType::Gauge));
+        for (t, v) in [(1000, -0.0), (3000, 2.5), (6000, 6.0)] {
+            data.write(&l, t, v);
+        }
+        let tags: Vec<(Arc<str>, Arc<str>)> = vec![("name".into(), "x".into())];
+        let mut buf = Vec::new();
+        start_chunk(&mut buf, Lsn::default());
+        put_series(&mut buf, 1, &tags, &data);
+        let Frame::Chunk { series, .. } = parse_frame(&buf, 4)? else {
+            return Err("not a chunk".into());
+        };
+        let open = &series[0].open;
+        let bits = |v: &[f64]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+        assert_eq!(open.len(), 2);
+        assert_eq!(
+            (open[0].0, bits(&open[0].1)),
+            (0, bits(&[-0.0, f64::NAN, 2.5]))
+        );
+        assert_eq!((open[1].0, bits(&open[1].1)), (1, bits(&[f64::NAN, 6.0])));
+        let mut restored =
+            SeriesData::restore(&l, Normalizer::new(DsType::Gauge), open.clone(), Vec::new())?;
+        // Late samples still reach the older block after the restart.
+        restored.write(&l, 4000, 4.0);
+        let mut got = vec![0.0; 8];
+        restored.read_into(&l, 1000, &mut got, &mut [0.0; 4]);
+        let want = [-0.0, f64::NAN, 2.5, 4.0, f64::NAN, 6.0, f64::NAN, f64::NAN];
+        assert_eq!(bits(&got), bits(&want));
         Ok(())
     }
 
