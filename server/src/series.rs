@@ -10,10 +10,10 @@
 //! sample can reach it any more.
 
 use std::borrow::Cow;
-use std::sync::Arc;
 
 use sextant_codec::SealedBlock;
 
+use crate::index::Tag;
 use crate::normalize::{Normalizer, Update};
 use crate::sealed::SealedBlocks;
 
@@ -399,10 +399,17 @@ impl SeriesData {
 pub struct Series {
     /// Dense id used by the index.
     pub id: u32,
-    /// Tags sorted by key; the strings are shared with the index.
-    pub tags: Box<[(Arc<str>, Arc<str>)]>,
+    /// Tags sorted by key; each pair is shared with the index.
+    pub tags: Box<[Tag]>,
     /// The stored data; locked briefly by writers and by readers copying values out.
     pub data: parking_lot::Mutex<SeriesData>,
+}
+
+impl Series {
+    /// The tags as string pairs, sorted by key.
+    pub fn tag_pairs(&self) -> Vec<(&str, &str)> {
+        self.tags.iter().map(|t| (&*t.0, &*t.1)).collect()
+    }
 }
 
 #[cfg(test)]

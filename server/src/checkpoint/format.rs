@@ -17,7 +17,6 @@
 //! checked; damage is an error with the reason, never a panic.
 
 use std::borrow::Cow;
-use std::sync::Arc;
 
 use sextant_codec::SealedBlock;
 
@@ -103,12 +102,17 @@ pub fn start_chunk(buf: &mut Vec<u8>, lsn: Lsn) {
 }
 
 /// Appends one series to a chunk payload.
-pub fn put_series(buf: &mut Vec<u8>, id: u32, tags: &[(Arc<str>, Arc<str>)], data: &SeriesData) {
+pub fn put_series<K: AsRef<str>, V: AsRef<str>>(
+    buf: &mut Vec<u8>,
+    id: u32,
+    tags: &[(K, V)],
+    data: &SeriesData,
+) {
     put_varint(buf, u64::from(id));
     put_varint(buf, tags.len() as u64);
     for (k, v) in tags {
-        put_str(buf, k);
-        put_str(buf, v);
+        put_str(buf, k.as_ref());
+        put_str(buf, v.as_ref());
     }
     let (last_time, last_value) = data.normalizer().state();
     buf.extend_from_slice(&last_time.to_le_bytes());
@@ -272,6 +276,8 @@ fn read_series<'a>(r: &mut Reader<'a>, block_len: usize) -> Result<SavedSeries<'
 
 #[cfg(test)]
 mod tests {
+    use std::sync::Arc;
+
     use super::*;
     use crate::normalize::{DsType, Normalizer};
     use crate::series::Layout;
