@@ -179,8 +179,9 @@ pub enum WriteOutcome {
 #[derive(Debug)]
 pub struct SeriesData {
     normalizer: Normalizer,
-    /// Open blocks, oldest first: the second is only ever set when the first is. Inline
-    /// rather than a `Vec`, which would cost every series an allocation.
+    /// Open blocks, oldest first: the second is only ever set when the first is, and then
+    /// the first is usually packed. Inline rather than a `Vec`, which would cost every
+    /// series an allocation.
     open: [Option<OpenBlock>; 2],
     /// Sealed blocks, oldest first; all numbered below the open ones.
     sealed: SealedBlocks,
