@@ -101,6 +101,7 @@ pub struct SealedBlock {
 }
 
 /// Parsed fixed header of a block.
+#[derive(Clone, Copy)]
 struct Header<'a> {
     encoding: Encoding,
     flags: u8,
@@ -200,6 +201,13 @@ impl SealedBlock {
         }
     }
 
+    /// The block as a [`BlockRef`], for code that handles stored and borrowed blocks alike.
+    pub fn as_block_ref(&self) -> BlockRef<'_> {
+        BlockRef {
+            header: self.header(),
+        }
+    }
+
     /// Number of values in the block.
     pub fn len(&self) -> usize {
         self.header().len
@@ -212,19 +220,7 @@ impl SealedBlock {
 
     /// Decodes every value into `out`, which must be exactly [`len`](Self::len) long.
     pub fn decode_into(&self, out: &mut [f64]) -> Result<()> {
-        let h = self.header();
-        if out.len() != h.len {
-            return Err(Error::OutputLength {
-                expected: h.len,
-                got: out.len(),
-            });
-        }
-        match h.encoding {
-            Encoding::Constant => Constant::decode(h.flags, h.payload, out),
-            Encoding::Packed => Packed::decode(h.flags, h.payload, out),
-            Encoding::Xor => Xor::decode(h.flags, h.payload, out),
-            Encoding::Raw => Raw::decode(h.flags, h.payload, out),
-        }
+        self.as_block_ref().decode_into(out)
     }
 
     /// Bytes of encoded data, header included: what the block costs besides its 16-byte
@@ -256,6 +252,67 @@ impl SealedBlock {
     /// The encoding chosen for this block.
     pub fn kind(&self) -> Encoding {
         self.header().encoding
+    }
+}
+
+/// A serialised block borrowed from someone else's buffer (as written by
+/// [`SealedBlock::as_bytes`]), decoded in place without copying or allocating.
+///
+/// [`new`](Self::new) reads only the header, so it is cheap enough for every read; the
+/// payload is checked as it is decoded, so corrupt bytes make
+/// [`decode_into`](Self::decode_into) fail, never panic.
+#[derive(Clone, Copy)]
+pub struct BlockRef<'a> {
+    header: Header<'a>,
+}
+
+impl<'a> BlockRef<'a> {
+    /// Reads the header of the block serialised in `bytes`.
+    pub fn new(bytes: &'a [u8]) -> Result<BlockRef<'a>> {
+        Ok(BlockRef {
+            header: parse_header(bytes)?,
+        })
+    }
+
+    /// Number of values in the block.
+    pub fn len(&self) -> usize {
+        self.header.len
+    }
+
+    /// True if the block holds no values.
+    pub fn is_empty(&self) -> bool {
+        self.header.len == 0
+    }
+
+    /// The encoding the block uses.
+    pub fn kind(&self) -> Encoding {
+        self.header.encoding
+    }
+
+    /// Decodes every value into `out`, which must be exactly [`len`](Self::len) long.
+    pub fn decode_into(&self, out: &mut [f64]) -> Result<()> {
+        let h = &self.header;
+        if out.len() != h.len {
+            return Err(Error::OutputLength {
+                expected: h.len,
+                got: out.len(),
+            });
+        }
+        match h.encoding {
+            Encoding::Constant => Constant::decode(h.flags, h.payload, out),
+            Encoding::Packed => Packed::decode(h.flags, h.payload, out),
+            Encoding::Xor => Xor::decode(h.flags, h.payload, out),
+            Encoding::Raw => Raw::decode(h.flags, h.payload, out),
+        }
+    }
+}
+
+impl fmt::Debug for BlockRef<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("BlockRef")
+            .field("kind", &self.kind())
+            .field("len", &self.len())
+            .finish()
     }
 }
 

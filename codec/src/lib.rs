@@ -5,6 +5,7 @@
 //! - [`SealedBlock`]: the compressed block. [`SealedBlock::encode`] picks the smallest
 //!   encoding for the values; [`SealedBlock::decode_into`] fills a slice;
 //!   [`SealedBlock::as_bytes`] / [`SealedBlock::from_bytes`] serialise and validate.
+//! - [`BlockRef`]: a serialised block borrowed from a larger buffer, decoded without a copy.
 //! - [`Encoding`]: which layout a block uses: constant, packed scaled integers (decimal
 //!   gauges, per-second rates, counts), Gorilla-style XOR (float noise), or raw.
 //! - [`Error`]: why bytes are not a valid block.
@@ -40,5 +41,5 @@ mod raw;
 mod scale;
 mod xor;
 
-pub use block::{Encoding, SealedBlock, MAX_BLOCK_LEN};
+pub use block::{BlockRef, Encoding, SealedBlock, MAX_BLOCK_LEN};
 pub use error::{Error, Result};

@@ -1,10 +1,17 @@
-//! `from_bytes` on damaged input returns an error or a block that decodes; it never panics.
+//! `from_bytes` on damaged input returns an error or a block that decodes; it never panics,
+//! and neither does decoding the same bytes borrowed through `BlockRef`.
 
 use proptest::prelude::*;
-use sextant_codec::{Error, SealedBlock};
+use sextant_codec::{BlockRef, Error, SealedBlock};
 
-/// Parses `bytes`; if they are accepted, the block must decode without error.
+/// Parses `bytes`; if they are accepted, the block must decode without error, and the
+/// borrowed [`BlockRef`] must decode the same bits. Either way nothing panics.
 fn check(bytes: &[u8]) -> bool {
+    let borrowed = BlockRef::new(bytes).ok().map(|b| {
+        let mut out = vec![0.0; b.len()];
+        b.decode_into(&mut out)
+            .map(|()| out.iter().map(|v| v.to_bits()).collect::<Vec<_>>())
+    });
     match SealedBlock::from_bytes(bytes) {
         Ok(block) => {
             let mut out = vec![0.0; block.len()];
@@ -12,6 +19,8 @@ fn check(bytes: &[u8]) -> bool {
                 .decode_into(&mut out)
                 .expect("a validated block decodes");
             assert_eq!(block.as_bytes(), bytes);
+            let bits: Vec<u64> = out.iter().map(|v| v.to_bits()).collect();
+            assert_eq!(borrowed, Some(Ok(bits)));
             true
         }
         Err(_) => false,

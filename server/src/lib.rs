@@ -33,6 +33,7 @@ mod index;
 mod listen;
 mod normalize;
 mod publish;
+mod sealed;
 mod selfmon;
 mod series;
 mod server;

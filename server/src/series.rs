@@ -1,5 +1,5 @@
-//! The data of one series: up to two open blocks (plain arrays) and a ring of sealed,
-//! compressed blocks.
+//! The data of one series: up to two open blocks (plain arrays, as long as their highest
+//! written slot) and its sealed, compressed blocks in one buffer.
 //!
 //! Time is cut into intervals of one step; the interval ending at `T` has step number
 //! `n = T / step`. Block `b` holds step numbers `b*len + 1 ..= b*len + len`, so, as in Atlas,
@@ -9,12 +9,22 @@
 //! lands after the clock has crossed into the next one; a block is sealed when no accepted
 //! sample can reach it any more.
 
-use std::collections::VecDeque;
-use std::sync::Arc;
+use std::borrow::Cow;
 
 use sextant_codec::SealedBlock;
 
+use crate::index::Tag;
 use crate::normalize::{Normalizer, Update};
+use crate::sealed::SealedBlocks;
+
+/// The first open block of a series starts at this many values, so a series that is
+/// written a few times and then stops does not carry a whole block (480 bytes at 60
+/// steps); past it the block takes its full length at once. Later blocks reuse the full
+/// array of the block before them, which is compressed when they open: growing every
+/// block in steps instead cost round-robin ingest 20% (the reallocated arrays land
+/// scattered in memory, where each write misses the cache) and saved no resident memory,
+/// since every series holds a full block at the end of each block anyway.
+const OPEN_CHUNK: usize = 8;
 
 /// Fixed geometry of the store's blocks.
 #[derive(Debug, Clone, Copy)]
@@ -49,13 +59,109 @@ impl Layout {
 #[derive(Debug)]
 struct OpenBlock {
     number: i64,
-    values: Box<[f64]>,
+    values: OpenValues,
 }
 
 #[derive(Debug)]
-struct SealedEntry {
-    number: i64,
-    block: SealedBlock,
+enum OpenValues {
+    /// Slots from the block's start up to at least its highest written one; slots past
+    /// the end read as NaN. Its length is also its capacity, so it costs exactly that.
+    Plain(Box<[f64]>),
+    /// The block compressed when a newer one opened: from then on only late samples
+    /// reach it, so it waits for sealing at a fraction of the size (and is sealed without
+    /// encoding it again). A late sample turns it back into plain values.
+    Packed(SealedBlock),
+}
+
+impl OpenBlock {
+    /// An empty block that writes into `values` (whose contents are discarded).
+    fn new(number: i64, mut values: Box<[f64]>) -> Self {
+        values.fill(f64::NAN);
+        OpenBlock {
+            number,
+            values: OpenValues::Plain(values),
+        }
+    }
+
+    /// The slot at `pos`, growing the block to reach it.
+    fn slot(&mut self, pos: usize, block_len: usize) -> Option<&mut f64> {
+        if let OpenValues::Packed(block) = &self.values {
+            let mut values = vec![f64::NAN; block.len()];
+            // Cannot fail: the block was encoded here. If it did, refuse the sample
+            // rather than lose what the block holds.
+            block.decode_into(&mut values).ok()?;
+            self.values = OpenValues::Plain(values.into_boxed_slice());
+        }
+        let OpenValues::Plain(values) = &mut self.values else {
+            return None;
+        };
+        if pos >= values.len() && pos < block_len {
+            let len = if pos < OPEN_CHUNK {
+                OPEN_CHUNK.min(block_len)
+            } else {
+                block_len
+            };
+            let mut grown = std::mem::take(values).into_vec();
+            grown.reserve_exact(len - grown.len());
+            grown.resize(len, f64::NAN);
+            *values = grown.into_boxed_slice();
+        }
+        values.get_mut(pos)
+    }
+
+    /// Compresses plain values (see [`OpenValues::Packed`]) and hands back their array
+    /// for the next block to reuse.
+    fn pack(&mut self) -> Option<Box<[f64]>> {
+        let OpenValues::Plain(values) = &mut self.values else {
+            return None;
+        };
+        let values = std::mem::take(values);
+        if let Some(block) = encode_written(&values) {
+            self.values = OpenValues::Packed(block);
+        }
+        Some(values)
+    }
+
+    /// The block as sealed, or `None` when it holds no data.
+    fn into_sealed(self) -> Option<SealedBlock> {
+        match self.values {
+            OpenValues::Plain(values) => encode_written(&values),
+            OpenValues::Packed(block) => Some(block),
+        }
+    }
+
+    /// The values up to the last stored one, decoding into `scratch` (a block long) if
+    /// the block is packed.
+    fn values<'a>(&'a self, scratch: &'a mut [f64]) -> &'a [f64] {
+        match &self.values {
+            OpenValues::Plain(values) => values,
+            OpenValues::Packed(block) => {
+                let Some(out) = scratch.get_mut(..block.len()) else {
+                    return &[];
+                };
+                match block.decode_into(out) {
+                    Ok(()) => out,
+                    Err(_) => &[],
+                }
+            }
+        }
+    }
+
+    fn heap_bytes(&self) -> usize {
+        match &self.values {
+            OpenValues::Plain(values) => values.len() * 8,
+            OpenValues::Packed(block) => block.encoded_len(),
+        }
+    }
+}
+
+/// Encodes `values` up to the last one that is not NaN, or `None` when all are. A block
+/// with no data costs nothing to keep (reads see NaN where no block exists), and the
+/// slots after the last value read as NaN anyway, so a shorter block says the same in
+/// fewer bytes and encodes faster.
+fn encode_written(values: &[f64]) -> Option<SealedBlock> {
+    let used = values.iter().rposition(|v| !v.is_nan())?;
+    Some(SealedBlock::encode(&values[..=used]))
 }
 
 /// Why a write did not land.
@@ -73,10 +179,12 @@ pub enum WriteOutcome {
 #[derive(Debug)]
 pub struct SeriesData {
     normalizer: Normalizer,
-    /// Open blocks, oldest first; at most two.
-    open: Vec<OpenBlock>,
-    /// Sealed blocks, oldest first.
-    sealed: VecDeque<SealedEntry>,
+    /// Open blocks, oldest first: the second is only ever set when the first is, and then
+    /// the first is usually packed. Inline rather than a `Vec`, which would cost every
+    /// series an allocation.
+    open: [Option<OpenBlock>; 2],
+    /// Sealed blocks, oldest first; all numbered below the open ones.
+    sealed: SealedBlocks,
 }
 
 impl SeriesData {
@@ -84,18 +192,18 @@ impl SeriesData {
     pub fn new(normalizer: Normalizer) -> Self {
         SeriesData {
             normalizer,
-            open: Vec::new(),
-            sealed: VecDeque::new(),
+            open: [None, None],
+            sealed: SealedBlocks::new(),
         }
     }
 
     /// Rebuilds data saved by a checkpoint. Blocks must be numbered in increasing order,
-    /// sealed ones before open ones, at most two open, each open block `block_len` long;
-    /// anything else is refused with the reason.
+    /// sealed ones before open ones, at most two open, each open block at most `block_len`
+    /// long (slots past its end are empty); anything else is refused with the reason.
     pub fn restore(
         layout: &Layout,
         normalizer: Normalizer,
-        open: Vec<(i64, Box<[f64]>)>,
+        open: Vec<(i64, Vec<f64>)>,
         sealed: Vec<(i64, SealedBlock)>,
     ) -> Result<Self, String> {
         if open.len() > 2 {
@@ -112,7 +220,7 @@ impl SeriesData {
             }
             previous = Some(n);
         }
-        if let Some((n, values)) = open.iter().find(|(_, v)| v.len() != layout.block_len) {
+        if let Some((n, values)) = open.iter().find(|(_, v)| v.len() > layout.block_len) {
             return Err(format!(
                 "open block {n} holds {} values, the block length is {}",
                 values.len(),
@@ -126,16 +234,14 @@ impl SeriesData {
                 layout.block_len
             ));
         }
+        let mut blocks = open.into_iter().map(|(number, values)| OpenBlock {
+            number,
+            values: OpenValues::Plain(values.into_boxed_slice()),
+        });
         Ok(SeriesData {
             normalizer,
-            open: open
-                .into_iter()
-                .map(|(number, values)| OpenBlock { number, values })
-                .collect(),
-            sealed: sealed
-                .into_iter()
-                .map(|(number, block)| SealedEntry { number, block })
-                .collect(),
+            open: [blocks.next(), blocks.next()],
+            sealed: SealedBlocks::from_blocks(sealed.iter().map(|(n, b)| (*n, b.as_bytes()))),
         })
     }
 
@@ -144,14 +250,29 @@ impl SeriesData {
         &self.normalizer
     }
 
-    /// Open blocks, oldest first: number and values.
-    pub fn open_blocks(&self) -> impl Iterator<Item = (i64, &[f64])> {
-        self.open.iter().map(|b| (b.number, &b.values[..]))
+    /// Open blocks, oldest first: number and values, which may stop short of the block
+    /// length (missing slots are empty, NaN). A packed block is decoded.
+    pub fn open_blocks(&self) -> impl Iterator<Item = (i64, Cow<'_, [f64]>)> {
+        self.open.iter().flatten().map(|b| {
+            let values = match &b.values {
+                OpenValues::Plain(values) => Cow::Borrowed(&values[..]),
+                OpenValues::Packed(block) => {
+                    let mut values = vec![f64::NAN; block.len()];
+                    // Cannot fail (encoded here); if it did, the block would read as empty.
+                    if block.decode_into(&mut values).is_err() {
+                        values.clear();
+                    }
+                    Cow::Owned(values)
+                }
+            };
+            (b.number, values)
+        })
     }
 
-    /// Sealed blocks, oldest first: number and block.
-    pub fn sealed_blocks(&self) -> impl Iterator<Item = (i64, &SealedBlock)> {
-        self.sealed.iter().map(|s| (s.number, &s.block))
+    /// Sealed blocks, oldest first: number and the block's bytes
+    /// ([`SealedBlock::as_bytes`]).
+    pub fn sealed_blocks(&self) -> impl Iterator<Item = (i64, &[u8])> {
+        self.sealed.iter()
     }
 
     /// Normalises one sample and stores what it contributes.
@@ -194,49 +315,41 @@ impl SeriesData {
     /// The open slot for the interval ending at `end`, opening its block if needed.
     fn slot(&mut self, layout: &Layout, end: i64) -> Option<&mut f64> {
         let (number, pos) = layout.locate(end);
-        if self.sealed.back().is_some_and(|s| s.number >= number) {
-            return None;
-        }
-        let idx = match self.open.iter().position(|b| b.number == number) {
-            Some(i) => i,
-            None => {
-                if self.open.first().is_some_and(|b| number < b.number) {
-                    return None;
-                }
-                if self.open.len() == 2 {
+        let idx = match &self.open {
+            [Some(b), _] if b.number == number => 0,
+            [_, Some(b)] if b.number == number => 1,
+            // Sealed blocks are all below the oldest open one.
+            [Some(b), _] if number < b.number => return None,
+            [None, _] if self.sealed.last_number().is_some_and(|n| n >= number) => return None,
+            _ => {
+                if self.open[1].is_some() {
                     // A third block: the oldest can no longer be written.
                     self.seal_oldest();
                 }
-                self.open.push(OpenBlock {
-                    number,
-                    values: vec![f64::NAN; layout.block_len].into_boxed_slice(),
-                });
-                self.open.len() - 1
+                let spare = self.open[0].as_mut().and_then(OpenBlock::pack);
+                let idx = usize::from(self.open[0].is_some());
+                self.open[idx] = Some(OpenBlock::new(number, spare.unwrap_or_default()));
+                idx
             }
         };
-        self.open[idx].values.get_mut(pos)
+        self.open[idx].as_mut()?.slot(pos, layout.block_len)
     }
 
     fn seal_oldest(&mut self) {
-        if self.open.is_empty() {
+        let Some(block) = self.open[0].take() else {
             return;
+        };
+        self.open.swap(0, 1);
+        let number = block.number;
+        if let Some(sealed) = block.into_sealed() {
+            self.sealed.push(number, sealed.as_bytes());
         }
-        let block = self.open.remove(0);
-        // A block with no data at all costs nothing to keep: reads see NaN where no
-        // block exists.
-        if block.values.iter().all(|v| v.is_nan()) {
-            return;
-        }
-        self.sealed.push_back(SealedEntry {
-            number: block.number,
-            block: SealedBlock::encode(&block.values),
-        });
     }
 
     /// Seals open blocks numbered below `number`; returns how many were sealed.
     pub fn seal_before(&mut self, number: i64) -> usize {
         let mut n = 0;
-        while self.open.first().is_some_and(|b| b.number < number) {
+        while self.open[0].as_ref().is_some_and(|b| b.number < number) {
             self.seal_oldest();
             n += 1;
         }
@@ -245,10 +358,8 @@ impl SeriesData {
 
     /// Drops sealed blocks numbered below `number`; returns true when nothing is left.
     pub fn expire_before(&mut self, number: i64) -> bool {
-        while self.sealed.front().is_some_and(|s| s.number < number) {
-            self.sealed.pop_front();
-        }
-        self.sealed.is_empty() && self.open.is_empty()
+        self.sealed.expire_before(number);
+        self.sealed.is_empty() && self.open[0].is_none()
     }
 
     /// Copies the values of the intervals ending at `start, start + step, ...` into `out`
@@ -272,40 +383,26 @@ impl SeriesData {
                 out[from..from + n].copy_from_slice(&values[src_from..src_from + n]);
             }
         };
-        for s in self
-            .sealed
-            .iter()
-            .filter(|s| s.number >= first && s.number <= last)
-        {
-            let len = s.block.len();
-            if len <= scratch.len() && s.block.decode_into(&mut scratch[..len]).is_ok() {
-                copy(s.number, &scratch[..len]);
-            }
-        }
+        self.sealed.decode_range(first, last, scratch, &mut copy);
         for b in self
             .open
             .iter()
+            .flatten()
             .filter(|b| b.number >= first && b.number <= last)
         {
-            copy(b.number, &b.values);
+            copy(b.number, b.values(scratch));
         }
     }
 
     /// Number of sealed blocks and their encoded bytes.
     pub fn sealed_stats(&self) -> (usize, usize) {
-        let bytes = self.sealed.iter().map(|s| s.block.encoded_len()).sum();
-        (self.sealed.len(), bytes)
+        (self.sealed.count(), self.sealed.block_bytes())
     }
 
-    /// Approximate heap bytes used by this series' data.
+    /// Heap bytes of this series' data, besides the struct itself.
     pub fn heap_bytes(&self) -> usize {
-        let open: usize = self.open.iter().map(|b| b.values.len() * 8 + 16).sum();
-        let sealed: usize = self
-            .sealed
-            .iter()
-            .map(|s| s.block.encoded_len() + std::mem::size_of::<SealedEntry>())
-            .sum();
-        open + sealed + self.open.capacity() * std::mem::size_of::<OpenBlock>()
+        let open: usize = self.open.iter().flatten().map(OpenBlock::heap_bytes).sum();
+        open + self.sealed.heap_bytes()
     }
 }
 
@@ -314,10 +411,17 @@ impl SeriesData {
 pub struct Series {
     /// Dense id used by the index.
     pub id: u32,
-    /// Tags sorted by key; the strings are shared with the index.
-    pub tags: Box<[(Arc<str>, Arc<str>)]>,
+    /// Tags sorted by key; each pair is shared with the index.
+    pub tags: Box<[Tag]>,
     /// The stored data; locked briefly by writers and by readers copying values out.
     pub data: parking_lot::Mutex<SeriesData>,
+}
+
+impl Series {
+    /// The tags as string pairs, sorted by key.
+    pub fn tag_pairs(&self) -> Vec<(&str, &str)> {
+        self.tags.iter().map(|t| (&*t.0, &*t.1)).collect()
+    }
 }
 
 #[cfg(test)]
@@ -403,6 +507,125 @@ mod tests {
         d.write(&layout(), 5 * STEP, 2.0);
         d.seal_before(5);
         assert_eq!(d.sealed_stats().0, 1);
+    }
+
+    #[test]
+    fn a_first_block_starts_small_and_later_blocks_reuse_the_full_array() {
+        let l = Layout {
+            step: STEP,
+            block_len: 60,
+        };
+        let mut d = SeriesData::new(Normalizer::new(DsType::Gauge));
+        d.write(&l, STEP, 1.0);
+        let lens = |d: &SeriesData| d.open_blocks().map(|(_, v)| v.len()).collect::<Vec<_>>();
+        assert_eq!(lens(&d), [OPEN_CHUNK]);
+        assert_eq!(d.heap_bytes(), 8 * OPEN_CHUNK);
+        d.write(&l, 10 * STEP, 5.0);
+        assert_eq!(lens(&d), [60]);
+        d.write(&l, 20 * STEP, -0.0);
+        d.write(&l, 60 * STEP, 2.0);
+        assert_eq!(lens(&d), [60]);
+        // The next block takes over the array, and the full block is packed.
+        d.write(&l, 61 * STEP, 3.0);
+        assert_eq!(lens(&d), [60, 60]);
+        assert!(d.heap_bytes() < 480 + 100, "{}", d.heap_bytes());
+        let mut out = vec![0.0; 62];
+        let mut scratch = vec![0.0; 60];
+        d.read_into(&l, STEP, &mut out, &mut scratch);
+        assert_eq!(out[0], 1.0);
+        assert_eq!(out[19].to_bits(), (-0.0f64).to_bits());
+        assert_eq!((out[59], out[60]), (2.0, 3.0));
+        assert_eq!(out[9], 5.0);
+        assert_eq!(out.iter().filter(|v| v.is_nan()).count(), 62 - 5);
+    }
+
+    #[test]
+    fn a_partly_written_block_seals_and_reads_back_exact() {
+        let mut d = SeriesData::new(Normalizer::new(DsType::Gauge));
+        // Normalisation drops NaN samples, so payload NaNs are covered in `sealed`.
+        let tiny = 5e-324;
+        d.write(&layout(), STEP, tiny);
+        d.write(&layout(), 2 * STEP, -0.0);
+        d.seal_before(1);
+        assert_eq!(d.sealed_stats().0, 1);
+        let got = read(&d, STEP, 4);
+        assert_eq!(got[0].to_bits(), tiny.to_bits());
+        assert_eq!(got[1].to_bits(), (-0.0f64).to_bits());
+        assert_eq!(got[2].to_bits(), f64::NAN.to_bits());
+        assert_eq!(got[3].to_bits(), f64::NAN.to_bits());
+        assert_eq!(d.write(&layout(), 3 * STEP, 1.0), WriteOutcome::Sealed);
+    }
+
+    #[test]
+    fn reads_span_sealed_and_open_blocks_and_expire_from_the_front() {
+        let mut d = SeriesData::new(Normalizer::new(DsType::Gauge));
+        for i in 1..=14 {
+            d.write(&layout(), i * STEP, i as f64 + 0.5);
+        }
+        // Blocks 0..=1 sealed by the writes that opened blocks 2 and 3.
+        assert_eq!(d.sealed_stats().0, 2);
+        let want = |from: i64, n: usize| {
+            (from..from + n as i64)
+                .map(|i| if i <= 14 { i as f64 + 0.5 } else { f64::NAN })
+                .map(f64::to_bits)
+                .collect::<Vec<_>>()
+        };
+        let bits = |v: Vec<f64>| v.into_iter().map(f64::to_bits).collect::<Vec<_>>();
+        assert_eq!(bits(read(&d, 3 * STEP, 13)), want(3, 13));
+        assert!(!d.expire_before(1));
+        assert_eq!(bits(read(&d, 5 * STEP, 4)), want(5, 4));
+        assert!(read(&d, STEP, 4).iter().all(|v| v.is_nan()));
+        assert_eq!(d.sealed_stats().0, 1);
+        assert_eq!(d.seal_before(4), 2);
+        assert!(!d.expire_before(3));
+        assert!(read(&d, 9 * STEP, 4).iter().all(|v| v.is_nan()));
+        assert_eq!(bits(read(&d, 13 * STEP, 4)), want(13, 4));
+        assert!(d.expire_before(4));
+    }
+
+    #[test]
+    fn late_samples_reach_a_packed_block_bit_exact() {
+        let mut d = SeriesData::new(Normalizer::new(DsType::Sum));
+        d.write(&layout(), STEP, -0.0);
+        d.write(&layout(), 3 * STEP, 0.1);
+        // Opening block 1 packs block 0; a late sample unpacks it and adds.
+        d.write(&layout(), 5 * STEP, 7.0);
+        assert_eq!(d.write(&layout(), 3 * STEP, 0.2), WriteOutcome::Stored);
+        assert_eq!(d.write(&layout(), 4 * STEP, 1e300), WriteOutcome::Stored);
+        let want = [-0.0, f64::NAN, 0.1 + 0.2, 1e300, 7.0, f64::NAN];
+        let bits = |v: &[f64]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+        assert_eq!(bits(&read(&d, STEP, 6)), bits(&want));
+        // Block 2 packs block 1 and seals block 0 as it stands.
+        d.write(&layout(), 9 * STEP, 9.0);
+        assert_eq!(d.sealed_stats().0, 1);
+        assert_eq!(d.write(&layout(), 2 * STEP, 1.0), WriteOutcome::Sealed);
+        assert_eq!(d.seal_before(3), 2);
+        let mut want = want.to_vec();
+        want.extend([f64::NAN, f64::NAN, 9.0]);
+        assert_eq!(bits(&read(&d, STEP, 9)), bits(&want));
+    }
+
+    #[test]
+    fn restore_takes_short_open_blocks_and_refuses_long_ones() -> Result<(), String> {
+        let l = layout();
+        let sealed = vec![(1, SealedBlock::encode(&[1.0, 2.0, 3.0, 4.0]))];
+        let d = SeriesData::restore(
+            &l,
+            Normalizer::new(DsType::Gauge),
+            vec![(2, vec![5.0])],
+            sealed.clone(),
+        )?;
+        let got = read(&d, 5 * STEP, 6);
+        assert_eq!(&got[..5], [1.0, 2.0, 3.0, 4.0, 5.0]);
+        assert!(got[5].is_nan());
+        let long = SeriesData::restore(
+            &l,
+            Normalizer::new(DsType::Gauge),
+            vec![(2, vec![0.0; 5])],
+            sealed,
+        );
+        assert!(long.is_err());
+        Ok(())
     }
 
     #[test]

@@ -21,7 +21,7 @@ use roaring::RoaringBitmap;
 use rustc_hash::FxHasher;
 use sextant_query::{Database, DatabaseError, Query, ScanRequest, SeriesVisitor};
 
-use crate::index::{TagCount, TagIndex};
+use crate::index::{Tag, TagCount, TagIndex};
 use crate::normalize::{DsType, Normalizer};
 use crate::series::{Layout, Series, SeriesData, WriteOutcome};
 
@@ -359,7 +359,7 @@ impl Store {
         tags: &[(K, V)],
         data: SeriesData,
     ) -> Arc<Series> {
-        let shared: Box<[(Arc<str>, Arc<str>)]> = tags
+        let shared: Box<[Tag]> = tags
             .iter()
             .map(|(k, v)| index.intern(k.as_ref(), v.as_ref()))
             .collect();
@@ -460,7 +460,7 @@ impl Store {
     }
 
     fn remove(&self, series: &Arc<Series>, expire_below: i64) {
-        let key = identity(&series.tags);
+        let key = identity(&series.tag_pairs());
         let removed = self.by_identity.remove_if(&key, |_, s| {
             // A publish may have written to it since the scan: keep it then.
             Arc::ptr_eq(s, series) && s.data.lock().expire_before(expire_below)
@@ -527,7 +527,7 @@ impl Store {
                 sealed_bytes += b as u64;
                 memory += data.heap_bytes()
                     + std::mem::size_of::<Series>()
-                    + series.tags.len() * std::mem::size_of::<(Arc<str>, Arc<str>)>();
+                    + series.tags.len() * std::mem::size_of::<Tag>();
             }
         }
         // Identity map: key, pointer and the map's own slack.
@@ -575,7 +575,7 @@ impl Database for Store {
                 .data
                 .lock()
                 .read_into(&self.layout, start, &mut values, &mut scratch);
-            let tags: Vec<(&str, &str)> = series.tags.iter().map(|(k, v)| (&**k, &**v)).collect();
+            let tags = series.tag_pairs();
             visit(&tags, &values)?;
         }
         Ok(())

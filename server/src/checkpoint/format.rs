@@ -16,7 +16,7 @@
 //! opened a minute ago costs a few values, not a whole block. Everything read back is
 //! checked; damage is an error with the reason, never a panic.
 
-use std::sync::Arc;
+use std::borrow::Cow;
 
 use sextant_codec::SealedBlock;
 
@@ -55,8 +55,9 @@ pub struct SavedSeries<'a> {
     pub last_time: i64,
     /// Raw value of the last accepted counter sample (normalisation state).
     pub last_value: f64,
-    /// Open blocks, full length, empty slots NaN.
-    pub open: Vec<(i64, Box<[f64]>)>,
+    /// Open blocks up to their last saved value (at most the block length); the slots
+    /// after it are empty (NaN).
+    pub open: Vec<(i64, Vec<f64>)>,
     /// Sealed blocks, validated.
     pub sealed: Vec<(i64, SealedBlock)>,
 }
@@ -101,17 +102,22 @@ pub fn start_chunk(buf: &mut Vec<u8>, lsn: Lsn) {
 }
 
 /// Appends one series to a chunk payload.
-pub fn put_series(buf: &mut Vec<u8>, id: u32, tags: &[(Arc<str>, Arc<str>)], data: &SeriesData) {
+pub fn put_series<K: AsRef<str>, V: AsRef<str>>(
+    buf: &mut Vec<u8>,
+    id: u32,
+    tags: &[(K, V)],
+    data: &SeriesData,
+) {
     put_varint(buf, u64::from(id));
     put_varint(buf, tags.len() as u64);
     for (k, v) in tags {
-        put_str(buf, k);
-        put_str(buf, v);
+        put_str(buf, k.as_ref());
+        put_str(buf, v.as_ref());
     }
     let (last_time, last_value) = data.normalizer().state();
     buf.extend_from_slice(&last_time.to_le_bytes());
     buf.extend_from_slice(&last_value.to_bits().to_le_bytes());
-    let open: Vec<(i64, &[f64])> = data.open_blocks().collect();
+    let open: Vec<(i64, Cow<'_, [f64]>)> = data.open_blocks().collect();
     put_varint(buf, open.len() as u64);
     let empty = f64::NAN.to_bits();
     for (number, values) in open {
@@ -125,11 +131,10 @@ pub fn put_series(buf: &mut Vec<u8>, id: u32, tags: &[(Arc<str>, Arc<str>)], dat
             buf.extend_from_slice(&v.to_bits().to_le_bytes());
         }
     }
-    let sealed: Vec<(i64, &SealedBlock)> = data.sealed_blocks().collect();
+    let sealed: Vec<(i64, &[u8])> = data.sealed_blocks().collect();
     put_varint(buf, sealed.len() as u64);
-    for (number, block) in sealed {
+    for (number, bytes) in sealed {
         buf.extend_from_slice(&number.to_le_bytes());
-        let bytes = block.as_bytes();
         put_varint(buf, bytes.len() as u64);
         buf.extend_from_slice(bytes);
     }
@@ -238,9 +243,9 @@ fn read_series<'a>(r: &mut Reader<'a>, block_len: usize) -> Result<SavedSeries<'
                 "open block {number} holds {used} values, the block length is {block_len}"
             )));
         }
-        let mut values = vec![f64::NAN; block_len].into_boxed_slice();
-        for v in values.iter_mut().take(used) {
-            *v = f64::from_bits(u64::from_le_bytes(r.array()?));
+        let mut values = Vec::with_capacity(used);
+        for _ in 0..used {
+            values.push(f64::from_bits(u64::from_le_bytes(r.array()?)));
         }
         open.push((number, values));
     }
@@ -271,6 +276,8 @@ fn read_series<'a>(r: &mut Reader<'a>, block_len: usize) -> Result<SavedSeries<'
 
 #[cfg(test)]
 mod tests {
+    use std::sync::Arc;
+
     use super::*;
     use crate::normalize::{DsType, Normalizer};
     use crate::series::Layout;
@@ -324,6 +331,39 @@ mod tests {
         restored.read_into(&l, 1000, &mut b, &mut scratch);
         let bits = |v: &[f64]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
         assert_eq!(bits(&a), bits(&b));
+        Ok(())
+    }
+
+    #[test]
+    fn a_packed_open_block_is_saved_as_its_values() -> Result<(), String> {
+        let l = layout();
+        let mut data = SeriesData::new(Normalizer::new(DsType::Gauge));
+        for (t, v) in [(1000, -0.0), (3000, 2.5), (6000, 6.0)] {
+            data.write(&l, t, v);
+        }
+        let tags: Vec<(Arc<str>, Arc<str>)> = vec![("name".into(), "x".into())];
+        let mut buf = Vec::new();
+        start_chunk(&mut buf, Lsn::default());
+        put_series(&mut buf, 1, &tags, &data);
+        let Frame::Chunk { series, .. } = parse_frame(&buf, 4)? else {
+            return Err("not a chunk".into());
+        };
+        let open = &series[0].open;
+        let bits = |v: &[f64]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+        assert_eq!(open.len(), 2);
+        assert_eq!(
+            (open[0].0, bits(&open[0].1)),
+            (0, bits(&[-0.0, f64::NAN, 2.5]))
+        );
+        assert_eq!((open[1].0, bits(&open[1].1)), (1, bits(&[f64::NAN, 6.0])));
+        let mut restored =
+            SeriesData::restore(&l, Normalizer::new(DsType::Gauge), open.clone(), Vec::new())?;
+        // Late samples still reach the older block after the restart.
+        restored.write(&l, 4000, 4.0);
+        let mut got = vec![0.0; 8];
+        restored.read_into(&l, 1000, &mut got, &mut [0.0; 4]);
+        let want = [-0.0, f64::NAN, 2.5, 4.0, f64::NAN, 6.0, f64::NAN, f64::NAN];
+        assert_eq!(bits(&got), bits(&want));
         Ok(())
     }
 

@@ -119,7 +119,7 @@ fn write_file(
             wal.quiesce(|lsn| {
                 format::start_chunk(&mut payload, lsn);
                 for s in group {
-                    format::put_series(&mut payload, s.id, &s.tags, &s.data.lock());
+                    format::put_series(&mut payload, s.id, &s.tag_pairs(), &s.data.lock());
                 }
             });
             framed.clear();
