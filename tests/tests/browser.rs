@@ -120,6 +120,19 @@ impl Browser {
 
     /// Sends a command and returns its result, skipping the events that arrive meanwhile.
     fn call(&mut self, session: Option<&str>, method: &str, params: Value) -> Value {
+        match self.try_call(session, method, params) {
+            Ok(v) => v,
+            Err(e) => panic!("{method} failed: {e}"),
+        }
+    }
+
+    /// [`Browser::call`], handing back DevTools' error instead of failing on it.
+    fn try_call(
+        &mut self,
+        session: Option<&str>,
+        method: &str,
+        params: Value,
+    ) -> Result<Value, Value> {
         self.next_id += 1;
         let id = self.next_id;
         let mut msg = json!({"id": id, "method": method, "params": params});
@@ -137,8 +150,10 @@ impl Browser {
             let Message::Text(text) = reply else { continue };
             let v: Value = serde_json::from_str(text.as_str()).expect("DevTools sends JSON");
             if v["id"] == json!(id) {
-                assert!(v.get("error").is_none(), "{method} failed: {}", v["error"]);
-                return v["result"].clone();
+                return match v.get("error") {
+                    Some(e) => Err(e.clone()),
+                    None => Ok(v["result"].clone()),
+                };
             }
         }
     }
@@ -166,8 +181,16 @@ impl Browser {
         // script that throws there means "not yet", not a failure.
         let guarded =
             format!("(() => {{ try {{ return ({js}); }} catch (_) {{ return null; }} }})()");
+        let session = self.session.clone();
         wait_for(what, || {
-            let v = self.eval(&guarded);
+            let params =
+                json!({"expression": guarded, "returnByValue": true, "awaitPromise": true});
+            // During a reload the evaluation itself can fail ("Inspected target navigated
+            // or closed"): also "not yet".
+            let r = self
+                .try_call(Some(&session), "Runtime.evaluate", params)
+                .ok()?;
+            let v = r["result"]["value"].clone();
             let truthy =
                 !matches!(&v, Value::Null | Value::Bool(false)) && v != json!(0) && v != json!("");
             truthy.then_some(v)
@@ -460,7 +483,8 @@ fn with_tokens_the_page_asks_for_one_and_then_works() {
     let why = why.as_str().unwrap_or_default();
     assert!(why.contains("authentication required"), "{why}");
     b.type_into("token", token);
-    b.click("document.getElementById('token-save')");
+    // The save reloads the page: click after this evaluation has answered.
+    b.eval("setTimeout(() => document.getElementById('token-save').click(), 0), true");
     let src = b.wait(
         "the chart to load with the token",
         "(() => { const i = document.getElementById('chart'); \
