@@ -13,6 +13,8 @@
 
 use sextant_codec::BlockRef;
 
+use crate::wal::record::put_varint;
+
 /// Sealed blocks of one series, oldest first.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct SealedBlocks {
@@ -166,14 +168,6 @@ fn unzigzag(v: u64) -> i64 {
 
 fn varint_len(v: u64) -> usize {
     (64 - (v | 1).leading_zeros() as usize).div_ceil(7)
-}
-
-fn put_varint(out: &mut Vec<u8>, mut v: u64) {
-    while v >= 0x80 {
-        out.push((v as u8) | 0x80);
-        v >>= 7;
-    }
-    out.push(v as u8);
 }
 
 /// Reads a varint from the front of `r`; `None` when it is cut short or too long, which

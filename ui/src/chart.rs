@@ -759,31 +759,37 @@ mod tests {
     use sextant_query::testing::StaticDatabase;
     use sextant_query::{evaluate, parse, EvalContext, GraphSettings};
 
+    /// Lays out `q` over the first two minutes of `db`, with the extra URL parameters.
+    fn layout<'a>(
+        db: &StaticDatabase,
+        q: &str,
+        extra: &[(&str, &str)],
+        lines: &'a mut Vec<GraphLine>,
+    ) -> Chart<'a> {
+        let pairs: Vec<(String, String)> = [("q", q), ("s", "0"), ("e", "120000")]
+            .iter()
+            .chain(extra)
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        let Ok(params) = GraphParams::parse(&pairs, &GraphSettings::default(), 120_000) else {
+            panic!("parameters")
+        };
+        let w = params.window;
+        let exprs = parse(&params.q).unwrap_or_default();
+        *lines =
+            evaluate(&exprs, &EvalContext::new(w.start, w.end, w.step), db).unwrap_or_default();
+        build(&params, lines)
+    }
+
     fn labels(extra: &[(&str, &str)]) -> Vec<String> {
         let mut db = StaticDatabase::new(60_000);
         db.push([("name", "a")], 0, vec![5.0, 5.0, 5.0]);
         db.push([("name", "b")], 0, vec![9.0, 9.0, 9.0]);
         db.push([("name", "c")], 0, vec![f64::NAN; 3]);
         db.push([("name", "d")], 0, vec![2.0, 2.0, 2.0]);
-        let mut pairs: Vec<(String, String)> = [
-            ("q", "name,a,:eq,name,b,:eq,name,c,:eq,name,d,:eq"),
-            ("s", "0"),
-            ("e", "120000"),
-        ]
-        .iter()
-        .chain(extra)
-        .map(|(k, v)| (k.to_string(), v.to_string()))
-        .collect();
-        pairs.sort_by(|x, y| x.0.cmp(&y.0));
-        let params = GraphParams::parse(&pairs, &GraphSettings::default(), 120_000);
-        let Ok(params) = params else {
-            panic!("parameters")
-        };
-        let w = params.window;
-        let exprs = parse(&params.q).unwrap_or_default();
-        let lines =
-            evaluate(&exprs, &EvalContext::new(w.start, w.end, w.step), &db).unwrap_or_default();
-        let chart = build(&params, &lines);
+        let mut lines = Vec::new();
+        let q = "name,a,:eq,name,b,:eq,name,c,:eq,name,d,:eq";
+        let chart = layout(&db, q, extra, &mut lines);
         chart.lines.iter().map(|l| l.series.label.clone()).collect()
     }
 
@@ -793,23 +799,9 @@ mod tests {
         for (i, name) in ["a", "b", "c", "d", "e", "f"].iter().enumerate() {
             db.push([("name", *name)], 0, vec![i as f64 * 10.0; 3]);
         }
-        let pairs: Vec<(String, String)> = [
-            ("axis_per_line", "1"),
-            ("e", "120000"),
-            ("q", "name,(,a,b,c,d,e,f,),:in,(,name,),:by"),
-            ("s", "0"),
-        ]
-        .iter()
-        .map(|(k, v)| (k.to_string(), v.to_string()))
-        .collect();
-        let Ok(params) = GraphParams::parse(&pairs, &GraphSettings::default(), 120_000) else {
-            panic!("parameters")
-        };
-        let w = params.window;
-        let exprs = parse(&params.q).unwrap_or_default();
-        let lines =
-            evaluate(&exprs, &EvalContext::new(w.start, w.end, w.step), &db).unwrap_or_default();
-        let chart = build(&params, &lines);
+        let mut lines = Vec::new();
+        let q = "name,(,a,b,c,d,e,f,),:in,(,name,),:by";
+        let chart = layout(&db, q, &[("axis_per_line", "1")], &mut lines);
         let axes: Vec<usize> = chart.lines.iter().map(|l| l.axis).collect();
         assert_eq!(axes, [0, 1, 2, 3, 4, 4]);
         assert_eq!(chart.axes.len(), 5);

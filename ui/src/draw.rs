@@ -502,6 +502,17 @@ fn legend<DB: DrawingBackend>(area: &Area<DB>, chart: &Chart<'_>) -> Result<()> 
     let swatch = m.text * 0.9;
     let mut y = chart.legend_top;
     for row in &chart.legend {
+        // A label after a swatch, cut to the image's width.
+        let label_at = |tx: f64, label: &str| {
+            text(
+                area,
+                &fit(label, m.text, width - tx - m.pad),
+                (tx, y),
+                m.text,
+                p.text,
+                HPos::Left,
+            )
+        };
         match row {
             LegendRow::Header(s) => {
                 text(
@@ -515,15 +526,7 @@ fn legend<DB: DrawingBackend>(area: &Area<DB>, chart: &Chart<'_>) -> Result<()> 
             }
             LegendRow::Entry { color, label } => {
                 rect(area, x0, y + 1.0, x0 + swatch, y + 1.0 + swatch, *color)?;
-                let tx = x0 + swatch + m.pad;
-                text(
-                    area,
-                    &fit(label, m.text, width - tx - m.pad),
-                    (tx, y),
-                    m.text,
-                    p.text,
-                    HPos::Left,
-                )?;
+                label_at(x0 + swatch + m.pad, label)?;
             }
             LegendRow::Heatmap { colors, label, .. } => {
                 // The scale as a strip of swatches, lowest count first.
@@ -541,15 +544,7 @@ fn legend<DB: DrawingBackend>(area: &Area<DB>, chart: &Chart<'_>) -> Result<()> 
                     rect(area, x, y + 1.0, x + cell, y + 1.0 + swatch, *c)?;
                     x += cell;
                 }
-                let tx = x + m.pad;
-                text(
-                    area,
-                    &fit(label, m.text, width - tx - m.pad),
-                    (tx, y),
-                    m.text,
-                    p.text,
-                    HPos::Left,
-                )?;
+                label_at(x + m.pad, label)?;
             }
             LegendRow::Stats(s) => {
                 let stats = [

@@ -288,19 +288,7 @@ fn load_file(store: &Store, path: &Path) -> Result<Loaded, LoadError> {
 
 /// Sets a damaged checkpoint aside as `*.corrupt`, never overwriting an earlier one.
 fn quarantine(path: &Path, reason: &str) -> std::io::Result<PathBuf> {
-    let mut n = 0u32;
-    let target = loop {
-        let mut name = path.as_os_str().to_owned();
-        name.push(".corrupt");
-        if n > 0 {
-            name.push(format!(".{n}"));
-        }
-        let candidate = PathBuf::from(name);
-        if !candidate.exists() {
-            break candidate;
-        }
-        n += 1;
-    };
+    let target = crate::wal::replay::corrupt_name(path);
     std::fs::rename(path, &target)?;
     tracing::error!(
         checkpoint = %path.display(),

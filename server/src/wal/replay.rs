@@ -230,7 +230,7 @@ fn cut_tail(
 
 /// A name next to `path` ending in `.corrupt` that is not taken yet, so an earlier
 /// quarantined file is never overwritten.
-fn corrupt_name(path: &Path) -> PathBuf {
+pub(crate) fn corrupt_name(path: &Path) -> PathBuf {
     let mut n = 0u32;
     loop {
         let mut name = path.as_os_str().to_owned();
