@@ -39,6 +39,14 @@ pub(crate) enum Item {
 /// A piece of source text outside comments: `(offset in source, text)`.
 type Piece<'a> = (usize, &'a str);
 
+/// True when the `/` at byte `at` of `s` would form a comment marker (`/*` or `*/`) with a
+/// neighbour: printers escape it, so a printed literal never opens or closes a comment.
+pub(crate) fn slash_in_marker(s: &str, at: usize) -> bool {
+    let b = s.as_bytes();
+    b.get(at) == Some(&b'/')
+        && (b.get(at + 1) == Some(&b'*') || (at > 0 && b.get(at - 1) == Some(&b'*')))
+}
+
 /// Text up to the next comment marker (`/*` or `*/`), possibly empty.
 fn text_run(i: &str) -> IResult<&str, &str> {
     let end = [i.find("/*"), i.find("*/")]

@@ -205,14 +205,15 @@ impl Query {
     }
 }
 
-/// Escapes a literal so it reads back as one token: `,` `:` `(` `)`, `\` and edge
-/// spaces become `\uXXXX` as Atlas writes them.
+/// Escapes a literal so it reads back as one token: `,` `:` `(` `)`, `\`, edge spaces
+/// and a `/` next to `*` (a comment marker) become `\uXXXX` as Atlas writes them.
 pub(crate) fn escape_token(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     let last = s.chars().count().saturating_sub(1);
-    for (i, c) in s.chars().enumerate() {
+    for (i, (at, c)) in s.char_indices().enumerate() {
         let edge_space = c.is_whitespace() && (i == 0 || i == last);
-        if matches!(c, ',' | ':' | '(' | ')' | '\\') || edge_space || c.is_control() {
+        let marker = crate::lexer::slash_in_marker(s, at);
+        if matches!(c, ',' | ':' | '(' | ')' | '\\') || edge_space || marker || c.is_control() {
             out.push_str(&format!("\\u{:04X}", c as u32));
         } else {
             out.push(c);
@@ -298,5 +299,28 @@ mod tests {
     fn display_escapes_separators() {
         let q = Query::eq("name", "a,b:c");
         assert_eq!(q.to_string(), "name,a\\u002Cb\\u003Ac,:eq");
+    }
+
+    /// Found by the `parse` fuzz target: `:contains` of a value starting with `/` printed
+    /// as the regex `.*/...`, whose `*/` the parser read as a comment close.
+    #[test]
+    fn printed_queries_never_contain_comment_markers() {
+        let src = "\u{4}txNang,/\0\0\0xNaa:lt-:color\0\0\0\0\0\0],,,,,:contains";
+        let parsed = crate::parse(src).unwrap_or_default();
+        assert_eq!(parsed.len(), 1);
+        let printed = parsed[0].to_string();
+        assert!(
+            !printed.contains("*/") && !printed.contains("/*"),
+            "{printed}"
+        );
+        let again = crate::parse(&printed).unwrap_or_default();
+        assert_eq!(again.len(), 1, "{printed}");
+        assert_eq!(again[0].to_string(), printed);
+        for value in ["/*x", "a*/", "*/*", "/"] {
+            let printed = Query::eq("k", value).to_string();
+            let back = crate::parse(&printed).unwrap_or_default();
+            assert_eq!(back.len(), 1, "{printed}");
+        }
+        assert_eq!(Query::eq("path", "/api/v1").to_string(), "path,/api/v1,:eq");
     }
 }

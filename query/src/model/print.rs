@@ -46,7 +46,8 @@ pub fn fmt_duration(ms: i64) -> String {
 }
 
 /// Escapes a literal so it reads back as one token. Only what the tokenizer would misread is
-/// escaped: `,`, a leading `:`, a whole-token `(`/`)`, `\u`, edge spaces and controls.
+/// escaped: `,`, a leading `:`, a whole-token `(`/`)`, `\u`, a `/` next to `*` (a comment
+/// marker), edge spaces and controls.
 pub(crate) fn escape_literal(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     let count = s.chars().count();
@@ -56,7 +57,9 @@ pub(crate) fn escape_literal(s: &str) -> String {
         let edge = (i == 0 || i + 1 == count) && c.is_whitespace();
         let backslash_u = c == '\\' && bytes.get(at + 1) == Some(&b'u');
         let lead_colon = i == 0 && c == ':';
-        if c == ',' || edge || backslash_u || lead_colon || whole_paren || c.is_control() {
+        let marker = crate::lexer::slash_in_marker(s, at);
+        if c == ',' || edge || backslash_u || lead_colon || whole_paren || marker || c.is_control()
+        {
             out.push_str(&format!("\\u{:04X}", c as u32));
         } else {
             out.push(c);
