@@ -20,6 +20,19 @@ fn message(a: &Answer) -> String {
     a.json()["message"].as_str().unwrap_or_default().to_string()
 }
 
+/// Publishes series `a` and `b` of `cpu` (accepted), then `c`, which a limit of 2 refuses;
+/// returns that answer and its first message.
+fn fill_then_refuse(s: &TestServer) -> (Answer, String) {
+    assert_eq!(publish_series(s, "cpu", &["a", "b"]).status, 200);
+    let third = publish_series(s, "cpu", &["c"]);
+    assert_eq!(third.status, 400, "{}", third.body);
+    let text = third.json()["message"][0]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    (third, text)
+}
+
 fn tokens_file(name: &str, text: &str) -> std::path::PathBuf {
     let path = std::env::temp_dir().join(format!("sextant-e2e-{}-{name}", std::process::id()));
     std::fs::write(&path, text).expect("a temp tokens file can be written");
@@ -251,13 +264,7 @@ fn too_many_tags_is_refused_naming_the_limit() {
 #[test]
 fn series_limit_refuses_new_series_but_not_known_ones() {
     let s = TestServer::start(&["--step", "1s", "--max-series", "2"]);
-    assert_eq!(publish_series(&s, "cpu", &["a", "b"]).status, 200);
-    let third = publish_series(&s, "cpu", &["c"]);
-    assert_eq!(third.status, 400, "{}", third.body);
-    let text = third.json()["message"][0]
-        .as_str()
-        .unwrap_or_default()
-        .to_string();
+    let (third, text) = fill_then_refuse(&s);
     assert!(
         text.contains("series limit reached: the store holds 2 series and cannot add another"),
         "{}",
@@ -276,13 +283,7 @@ fn series_limit_refuses_new_series_but_not_known_ones() {
 #[test]
 fn series_per_name_limit_refuses_new_series_of_that_name_only() {
     let s = TestServer::start(&["--step", "1s", "--max-series-per-name", "2"]);
-    assert_eq!(publish_series(&s, "cpu", &["a", "b"]).status, 200);
-    let third = publish_series(&s, "cpu", &["c"]);
-    assert_eq!(third.status, 400, "{}", third.body);
-    let text = third.json()["message"][0]
-        .as_str()
-        .unwrap_or_default()
-        .to_string();
+    let (third, text) = fill_then_refuse(&s);
     assert!(
         text.contains(
             r#"series limit for name "cpu" reached: 2 series have this name and no new one is added"#
