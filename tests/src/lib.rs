@@ -260,6 +260,23 @@ pub fn wait_for<T>(what: &str, mut check: impl FnMut() -> Option<T>) -> T {
     }
 }
 
+/// Runs `sextant serve --listen 127.0.0.1:0` with `args`, which must stop it at start:
+/// asserts a failing exit and returns what it printed on stderr.
+pub fn refused_start<S: AsRef<std::ffi::OsStr>>(args: &[S]) -> String {
+    let out = std::process::Command::new(binary())
+        .args(["serve", "--listen", "127.0.0.1:0"])
+        .args(args)
+        .output()
+        .expect("the sextant binary runs");
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(
+        !out.status.success(),
+        "started with {:?}: {stderr}",
+        args.iter().map(|a| a.as_ref()).collect::<Vec<_>>()
+    );
+    stderr
+}
+
 /// Path of a file under `../shared/reference/fixtures/`.
 pub fn fixture(name: &str) -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))

@@ -9,7 +9,7 @@ use std::io::{Read, Write};
 use std::time::Duration;
 
 use serde_json::{json, Value};
-use sextant_e2e::{binary, get, now_ms, post_json, send, Answer, TestServer};
+use sextant_e2e::{get, now_ms, post_json, refused_start, send, Answer, TestServer};
 
 const PUBLISH: &str = "publish-token-0123456789abcdef";
 const READ: &str = "read-token-0123456789abcdef";
@@ -210,14 +210,8 @@ fn without_tokens_everything_is_open() {
 #[test]
 fn a_bad_tokens_file_stops_the_server_at_start() {
     let file = tokens_file("bad-tokens", &format!("read {READ}\nread tooShortTok\n"));
-    let out = std::process::Command::new(binary())
-        .args(["serve", "--listen", "127.0.0.1:0", "--tokens"])
-        .arg(&file)
-        .output()
-        .expect("the sextant binary runs");
+    let stderr = refused_start(&[std::ffi::OsStr::new("--tokens"), file.as_os_str()]);
     let _ = std::fs::remove_file(file);
-    assert!(!out.status.success());
-    let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(
         stderr.contains("line 2: a token must be at least 16 characters"),
         "{stderr}"
@@ -351,18 +345,7 @@ fn query_concurrency_is_configurable_and_never_zero() {
     // hold every slot; here, the flag reaches the server and a query still runs.
     let s = TestServer::start(&["--step", "1s", "--query-concurrency", "1"]);
     assert_eq!(graph_error(&s, "1").status, 200);
-    let out = std::process::Command::new(binary())
-        .args([
-            "serve",
-            "--listen",
-            "127.0.0.1:0",
-            "--query-concurrency",
-            "0",
-        ])
-        .output()
-        .expect("the sextant binary runs");
-    assert!(!out.status.success());
-    let stderr = String::from_utf8_lossy(&out.stderr);
+    let stderr = refused_start(&["--query-concurrency", "0"]);
     assert!(
         stderr.contains("--query-concurrency must be at least 1"),
         "{stderr}"
@@ -398,18 +381,7 @@ fn a_client_that_never_finishes_its_headers_is_disconnected() {
     let answer = String::from_utf8_lossy(&answer);
     assert!(!answer.contains("200 OK"), "{answer}");
     // The header timeout is above zero.
-    let out = std::process::Command::new(binary())
-        .args([
-            "serve",
-            "--listen",
-            "127.0.0.1:0",
-            "--header-read-timeout",
-            "0s",
-        ])
-        .output()
-        .expect("the sextant binary runs");
-    assert!(!out.status.success());
-    let stderr = String::from_utf8_lossy(&out.stderr);
+    let stderr = refused_start(&["--header-read-timeout", "0s"]);
     assert!(
         stderr.contains("--header-read-timeout must be above 0"),
         "{stderr}"
@@ -485,18 +457,7 @@ fn publishes_over_the_concurrency_limit_get_503_with_retry_after() {
         let a = post_json(&s.at("/api/v1/publish"), &one_point("probe"));
         (a.status == 200).then_some(())
     });
-    let out = std::process::Command::new(binary())
-        .args([
-            "serve",
-            "--listen",
-            "127.0.0.1:0",
-            "--max-concurrent-publishes",
-            "0",
-        ])
-        .output()
-        .expect("the sextant binary runs");
-    assert!(!out.status.success());
-    let stderr = String::from_utf8_lossy(&out.stderr);
+    let stderr = refused_start(&["--max-concurrent-publishes", "0"]);
     assert!(
         stderr.contains("--max-concurrent-publishes must be at least 1"),
         "{stderr}"

@@ -6,7 +6,7 @@ use std::io::{Read, Write};
 use std::path::PathBuf;
 use std::time::Duration;
 
-use sextant_e2e::{binary, now_ms, TestServer};
+use sextant_e2e::{now_ms, refused_start, TestServer};
 
 /// A directory of this test's files, removed at the end (also on panic).
 struct Dir(PathBuf);
@@ -120,17 +120,15 @@ fn unusable_tls_files_stop_the_server_at_start() {
     let (cert, _, _) = self_signed(&dir);
     let not_a_key = dir.0.join("not-a-key.pem");
     std::fs::write(&not_a_key, "no key in here\n").expect("write the file");
-    let out = std::process::Command::new(binary())
-        .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
-        .arg(dir.0.join("data"))
-        .arg("--tls-cert")
-        .arg(&cert)
-        .arg("--tls-key")
-        .arg(&not_a_key)
-        .output()
-        .expect("the sextant binary runs");
-    assert!(!out.status.success());
-    let stderr = String::from_utf8_lossy(&out.stderr);
+    let data = dir.0.join("data");
+    let stderr = refused_start(&[
+        "--data-dir".as_ref(),
+        data.as_os_str(),
+        "--tls-cert".as_ref(),
+        cert.as_os_str(),
+        "--tls-key".as_ref(),
+        not_a_key.as_os_str(),
+    ]);
     assert!(
         stderr.contains("cannot read a private key") && stderr.contains("not-a-key.pem"),
         "{stderr}"
@@ -140,17 +138,11 @@ fn unusable_tls_files_stop_the_server_at_start() {
         "the start failed before making anything"
     );
     // One of the two flags alone is refused by the argument parser.
-    let out = std::process::Command::new(binary())
-        .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
-        .arg(dir.0.join("data"))
-        .arg("--tls-cert")
-        .arg(&cert)
-        .output()
-        .expect("the sextant binary runs");
-    assert!(!out.status.success());
-    assert!(
-        String::from_utf8_lossy(&out.stderr).contains("--tls-key"),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let stderr = refused_start(&[
+        "--data-dir".as_ref(),
+        data.as_os_str(),
+        "--tls-cert".as_ref(),
+        cert.as_os_str(),
+    ]);
+    assert!(stderr.contains("--tls-key"), "{stderr}");
 }
