@@ -61,43 +61,13 @@ fn client_meters_are_accepted_and_indexed() {
 
     // The gauge's value arrives as published.
     let now = sextant_e2e::now_ms();
-    let url = format!(
-        "/api/v1/graph?q=name,server.queue,:eq,:max&s={}&e={}&step=1s&format=json",
-        now - 60_000,
-        now + 2_000
-    );
-    let a = get(&s.at(&url));
-    assert_eq!(a.status, 200, "{}", a.body);
-    // Atlas's `json` format writes NaN for empty steps, which strict JSON parsers refuse.
-    let j: serde_json::Value =
-        serde_json::from_str(&a.body.replace("NaN", "null")).expect("graph answer is JSON");
-    let values: Vec<f64> = j["values"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .filter_map(|row| row[0].as_f64())
-        .filter(|v| v.is_finite())
-        .collect();
+    let values = first_line(&s, "name,server.queue,:eq,:max", now);
     assert!(values.contains(&3.0), "gauge values {values:?}");
 
     // The server estimates percentiles from the client's T-tagged bucket counters: every
     // event was 12 ms (bucket T0065, 11.18..12.58 ms), so p50 must fall inside that bucket.
-    let url = format!(
-        "/api/v1/graph?q=name,server.latency,:eq,(,50,),:percentiles&s={}&e={}&step=1s&format=json",
-        now - 60_000,
-        now + 2_000
-    );
-    let a = get(&s.at(&url));
-    assert_eq!(a.status, 200, "{}", a.body);
-    let j: serde_json::Value =
-        serde_json::from_str(&a.body.replace("NaN", "null")).expect("graph answer is JSON");
-    let p50: Vec<f64> = j["values"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .filter_map(|row| row[0].as_f64())
-        .collect();
-    assert!(!p50.is_empty(), "no p50 values: {}", a.body);
+    let p50 = first_line(&s, "name,server.latency,:eq,(,50,),:percentiles", now);
+    assert!(!p50.is_empty(), "no p50 values");
     for v in &p50 {
         assert!(
             (0.01118..=0.01259).contains(v),
@@ -119,4 +89,26 @@ fn client_meters_are_accepted_and_indexed() {
     registry.shutdown();
     let p = registry.publish_stats();
     assert_eq!(p.dropped(), 0, "{:?}", registry.last_error());
+}
+
+/// The values of the first line `q` draws over the minute before `now`, one-second steps,
+/// empty steps left out.
+fn first_line(s: &TestServer, q: &str, now: i64) -> Vec<f64> {
+    let url = format!(
+        "/api/v1/graph?q={q}&s={}&e={}&step=1s&format=json",
+        now - 60_000,
+        now + 2_000
+    );
+    let a = get(&s.at(&url));
+    assert_eq!(a.status, 200, "{}", a.body);
+    // Atlas's `json` format writes NaN for empty steps, which strict JSON parsers refuse.
+    let j: serde_json::Value =
+        serde_json::from_str(&a.body.replace("NaN", "null")).expect("graph answer is JSON");
+    j["values"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|row| row[0].as_f64())
+        .filter(|v| v.is_finite())
+        .collect()
 }
