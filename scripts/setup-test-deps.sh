@@ -13,6 +13,19 @@ command -v chromium >/dev/null 2>&1 || [ -x /usr/bin/chromium ] || missing+=(chr
 [ -f /usr/share/fonts/truetype/dejavu/DejaVuSans.ttf ] || missing+=(fonts-dejavu-core)
 # prometheus-alertmanager: tests/tests/alerting.rs checks alerts arrive in a real Alertmanager.
 [ -x /usr/bin/prometheus-alertmanager ] || missing+=(prometheus-alertmanager)
+# nats-server: tests/tests/cluster.rs runs a 3-server JetStream cluster (docs/cluster.md).
+command -v nats-server >/dev/null 2>&1 || missing+=(nats-server)
+
+# prometheus (Debian's package ships promtool too): tests/tests/prometheus.rs has the real
+# Prometheus remote-write into Sextant and compares promtool's answers from both.
+{ command -v prometheus >/dev/null 2>&1 && command -v promtool >/dev/null 2>&1; } || missing+=(prometheus)
+# The OpenTelemetry Python SDK (PyPI): tests/tests/otlp.rs exports metrics to Sextant with it.
+if command -v python3 >/dev/null 2>&1 \
+    && ! python3 -c 'import opentelemetry.sdk, opentelemetry.exporter.otlp.proto.http' 2>/dev/null; then
+    echo "setup-test-deps: installing opentelemetry-sdk opentelemetry-exporter-otlp-proto-http" >&2
+    python3 -m pip install -q opentelemetry-sdk opentelemetry-exporter-otlp-proto-http \
+        || python3 -m pip install -q --break-system-packages opentelemetry-sdk opentelemetry-exporter-otlp-proto-http
+fi
 
 if [ ${#missing[@]} -eq 0 ]; then
     exit 0

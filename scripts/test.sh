@@ -10,5 +10,6 @@ fi
 
 cargo fmt --all --check
 cargo clippy --locked --workspace --all-targets -- -D warnings
+scripts/check-cycles.py # no import cycles between the files of a crate
 scripts/fuzz.sh 10 # every fuzz target for 10 s (docs/operations.md, "Fuzzing")
 cargo test --locked --workspace --no-fail-fast

@@ -9,7 +9,7 @@ use std::sync::atomic::{AtomicI64, Ordering};
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
 use sextant_benches::dataset::{filled_store, tags};
 use sextant_query::{EvalContext, Pattern, Query};
-use sextant_server::{Store, StoreConfig};
+use sextant_store::{Store, StoreConfig};
 
 /// A whole hour, so blocks line up with the data.
 const END: i64 = 1_800_000_000_000;

@@ -1,7 +1,7 @@
 //! Atlas-flavoured series sets for the store benchmarks: `cpu.utilization` per node, with
 //! the tags perf.md §3.1 gives (app, cluster, region, zone, node, id).
 
-use sextant_server::{Store, StoreConfig};
+use sextant_store::{Store, StoreConfig};
 
 /// Tags of series `i` of a set of `hosts * 10` series, sorted by key.
 pub fn tags(i: usize) -> Vec<(String, String)> {

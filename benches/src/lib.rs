@@ -3,3 +3,4 @@
 #![deny(missing_docs)]
 pub mod dataset;
 pub mod families;
+pub mod peers;

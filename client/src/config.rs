@@ -1,27 +1,25 @@
-//! Registry configuration and its builder.
+//! Registry configuration and its builder: the meters' settings (a
+//! [`RegistryConfig`](sextant_meters::RegistryConfig)) plus where and how to publish.
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::clock::{Clock, SystemClock};
+use sextant_meters::{sanitize, Clock, RegistryConfig, SystemClock};
+
 use crate::error::{Error, Result};
-use crate::id::sanitize;
 
 /// Where and how a registry publishes. Build with [`ConfigBuilder`].
 #[derive(Debug, Clone)]
 pub struct Config {
     uri: String,
-    step: Duration,
+    meters: RegistryConfig,
     common_tags: Vec<(String, String)>,
     batch_size: usize,
     publish_timeout: Duration,
     connect_timeout: Duration,
-    meter_ttl: Duration,
     enabled: bool,
     retry_backoff: Duration,
     max_attempts: u32,
-    max_meters: usize,
-    clock: Arc<dyn Clock>,
 }
 
 impl Config {
@@ -33,7 +31,7 @@ impl Config {
     /// Step: the interval meters accumulate over and publishing happens at.
     #[must_use]
     pub fn step(&self) -> Duration {
-        self.step
+        self.meters.step()
     }
     /// Tags sent once per payload; the server adds them to every datapoint.
     #[must_use]
@@ -58,7 +56,7 @@ impl Config {
     /// A meter not updated for this long stops being reported and is removed.
     #[must_use]
     pub fn meter_ttl(&self) -> Duration {
-        self.meter_ttl
+        self.meters.meter_ttl()
     }
     /// Whether a background thread publishes.
     #[must_use]
@@ -79,15 +77,17 @@ impl Config {
     /// `maxNumberOfMeters`, a guard against runaway tag cardinality).
     #[must_use]
     pub fn max_meters(&self) -> usize {
-        self.max_meters
+        self.meters.max_meters()
     }
     /// The clock used for steps, timers and expiry.
     #[must_use]
     pub fn clock(&self) -> &Arc<dyn Clock> {
-        &self.clock
+        self.meters.clock()
     }
-    pub(crate) fn step_ms(&self) -> i64 {
-        i64::try_from(self.step.as_millis()).unwrap_or(i64::MAX)
+    /// The settings of the registry that holds the meters: when publishing is enabled, the
+    /// publisher's step thread advances it.
+    pub(crate) fn meters(&self) -> RegistryConfig {
+        self.meters.clone().with_step_thread(self.enabled)
     }
 }
 
@@ -106,7 +106,18 @@ impl Config {
 /// ```
 #[derive(Debug, Clone)]
 pub struct ConfigBuilder {
-    config: Config,
+    uri: String,
+    step: Duration,
+    common_tags: Vec<(String, String)>,
+    batch_size: usize,
+    publish_timeout: Duration,
+    connect_timeout: Duration,
+    meter_ttl: Duration,
+    enabled: bool,
+    retry_backoff: Duration,
+    max_attempts: u32,
+    max_meters: usize,
+    clock: Arc<dyn Clock>,
 }
 
 impl Default for ConfigBuilder {
@@ -122,104 +133,115 @@ impl ConfigBuilder {
     #[must_use]
     pub fn new() -> Self {
         Self {
-            config: Config {
-                uri: "http://localhost:7101/api/v1/publish".to_string(),
-                step: Duration::from_secs(60),
-                common_tags: Vec::new(),
-                batch_size: 10_000,
-                publish_timeout: Duration::from_secs(10),
-                connect_timeout: Duration::from_secs(1),
-                meter_ttl: Duration::from_secs(15 * 60),
-                enabled: true,
-                retry_backoff: Duration::from_secs(1),
-                max_attempts: 3,
-                max_meters: usize::MAX,
-                clock: Arc::new(SystemClock),
-            },
+            uri: "http://localhost:7101/api/v1/publish".to_string(),
+            step: Duration::from_secs(60),
+            common_tags: Vec::new(),
+            batch_size: 10_000,
+            publish_timeout: Duration::from_secs(10),
+            connect_timeout: Duration::from_secs(1),
+            meter_ttl: Duration::from_secs(15 * 60),
+            enabled: true,
+            retry_backoff: Duration::from_secs(1),
+            max_attempts: 3,
+            max_meters: usize::MAX,
+            clock: Arc::new(SystemClock),
         }
     }
 
     /// Sets the publish endpoint.
     pub fn uri(&mut self, uri: impl Into<String>) -> &mut Self {
-        self.config.uri = uri.into();
+        self.uri = uri.into();
         self
     }
     /// Sets the step.
     pub fn step(&mut self, step: Duration) -> &mut Self {
-        self.config.step = step;
+        self.step = step;
         self
     }
     /// Adds a common tag (sanitised like any tag); the last value for a key wins.
     pub fn common_tag(&mut self, key: impl AsRef<str>, value: impl AsRef<str>) -> &mut Self {
         let k = sanitize(key.as_ref()).into_owned();
         let v = sanitize(value.as_ref()).into_owned();
-        self.config.common_tags.retain(|(ek, _)| *ek != k);
-        self.config.common_tags.push((k, v));
-        self.config.common_tags.sort();
+        self.common_tags.retain(|(ek, _)| *ek != k);
+        self.common_tags.push((k, v));
+        self.common_tags.sort();
         self
     }
     /// Sets the datapoints per request.
     pub fn batch_size(&mut self, n: usize) -> &mut Self {
-        self.config.batch_size = n;
+        self.batch_size = n;
         self
     }
     /// Sets the per-request time limit.
     pub fn publish_timeout(&mut self, d: Duration) -> &mut Self {
-        self.config.publish_timeout = d;
+        self.publish_timeout = d;
         self
     }
     /// Sets the connect time limit.
     pub fn connect_timeout(&mut self, d: Duration) -> &mut Self {
-        self.config.connect_timeout = d;
+        self.connect_timeout = d;
         self
     }
     /// Sets how long an idle meter lives.
     pub fn meter_ttl(&mut self, d: Duration) -> &mut Self {
-        self.config.meter_ttl = d;
+        self.meter_ttl = d;
         self
     }
     /// Turns background publishing on or off.
     pub fn enabled(&mut self, on: bool) -> &mut Self {
-        self.config.enabled = on;
+        self.enabled = on;
         self
     }
     /// Sets the first retry wait.
     pub fn retry_backoff(&mut self, d: Duration) -> &mut Self {
-        self.config.retry_backoff = d;
+        self.retry_backoff = d;
         self
     }
     /// Sets the attempts per batch.
     pub fn max_attempts(&mut self, n: u32) -> &mut Self {
-        self.config.max_attempts = n;
+        self.max_attempts = n;
         self
     }
     /// Sets the most meters the registry holds (percentile buckets count individually).
     pub fn max_meters(&mut self, n: usize) -> &mut Self {
-        self.config.max_meters = n;
+        self.max_meters = n;
         self
     }
     /// Sets the clock.
     pub fn clock(&mut self, clock: impl Clock) -> &mut Self {
-        self.config.clock = Arc::new(clock);
+        self.clock = Arc::new(clock);
         self
     }
 
     /// Checks the settings and returns the configuration.
     pub fn build(&self) -> Result<Config> {
-        let c = &self.config;
-        if c.step < Duration::from_millis(1) || c.step.subsec_nanos() % 1_000_000 != 0 {
-            return Err(Error::InvalidStep(c.step));
-        }
-        if c.batch_size == 0 {
+        let meters = match RegistryConfig::new(self.step) {
+            Ok(m) => m
+                .with_meter_ttl(self.meter_ttl)
+                .with_max_meters(self.max_meters)
+                .with_shared_clock(self.clock.clone()),
+            Err(sextant_meters::Error::InvalidStep(d)) => return Err(Error::InvalidStep(d)),
+        };
+        if self.batch_size == 0 {
             return Err(Error::ZeroBatchSize);
         }
-        if c.max_attempts == 0 {
+        if self.max_attempts == 0 {
             return Err(Error::ZeroAttempts);
         }
-        if !(c.uri.starts_with("http://") || c.uri.starts_with("https://")) {
-            return Err(Error::InvalidUri(c.uri.clone()));
+        if !(self.uri.starts_with("http://") || self.uri.starts_with("https://")) {
+            return Err(Error::InvalidUri(self.uri.clone()));
         }
-        Ok(c.clone())
+        Ok(Config {
+            uri: self.uri.clone(),
+            meters,
+            common_tags: self.common_tags.clone(),
+            batch_size: self.batch_size,
+            publish_timeout: self.publish_timeout,
+            connect_timeout: self.connect_timeout,
+            enabled: self.enabled,
+            retry_backoff: self.retry_backoff,
+            max_attempts: self.max_attempts,
+        })
     }
 }
 

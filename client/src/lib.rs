@@ -1,5 +1,7 @@
 //! Instruments a service with Spectator-style meters and publishes their per-step values to
-//! a Sextant (Atlas-compatible) server in the background.
+//! a Sextant (Atlas-compatible) server in the background. The meters themselves and the
+//! registry that holds them come from `sextant-meters`; this crate adds the HTTP publisher
+//! that exports that registry.
 //!
 //! # Overview
 //!
@@ -43,29 +45,23 @@
 //! ```
 #![deny(missing_docs)]
 
-mod clock;
 mod config;
 mod error;
-mod id;
-mod meter;
-mod percentile;
 mod publish;
 mod registry;
-mod step;
 
-pub use clock::{Clock, ManualClock, SystemClock};
 pub use config::{Config, ConfigBuilder};
 pub use error::{Error, Result};
-pub use id::{is_valid_tag_char, sanitize, Id};
-pub use meter::{
-    Counter, DistributionSummary, Gauge, LongTask, LongTaskTimer, MaxGauge, Measurement,
-    MonotonicCounter, PercentileDistributionSummary, PercentileTimer, Timer, TimerGuard,
-};
-pub use percentile::{
-    bucket_index, estimate_percentile, summary_tag, timer_tag, BUCKET_COUNT, BUCKET_VALUES,
-};
 pub use publish::PublishStats;
 pub use registry::Registry;
+// Ids, meters, clocks and the percentile table live in `sextant-meters` (the registry without
+// a publisher); re-exported under the names this crate has always had.
+pub use sextant_meters::{
+    bucket_index, estimate_percentile, is_valid_tag_char, sanitize, summary_tag, timer_tag, Clock,
+    Counter, DistributionSummary, Gauge, Id, LongTask, LongTaskTimer, ManualClock, MaxGauge,
+    Measurement, MonotonicCounter, PercentileDistributionSummary, PercentileTimer, SystemClock,
+    Timer, TimerGuard, BUCKET_COUNT, BUCKET_VALUES,
+};
 
 // Runs the Rust blocks of the user guide as doctests so it cannot drift from the API.
 #[cfg(doctest)]

@@ -1,234 +1,17 @@
-//! The registry: meters keyed by [`Id`] in a sharded map, and the handle services hold.
+//! The registry services hold: a [`sextant_meters::Registry`] and, when publishing is
+//! enabled, the HTTP publisher that exports it.
 
-use std::collections::{HashMap, VecDeque};
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, OnceLock, Weak};
+use std::sync::Arc;
 use std::time::Duration;
 
-use parking_lot::{Mutex, RwLock};
+use sextant_meters::{
+    Clock, Counter, DistributionSummary, Gauge, Id, LongTaskTimer, MaxGauge, Measurement,
+    MonotonicCounter, PercentileDistributionSummary, PercentileTimer, Timer,
+};
 
-use crate::clock::Clock;
 use crate::config::Config;
 use crate::error::Result;
-use crate::id::{Id, IdBuildHasher};
-use crate::meter::{
-    Counter, CounterCore, DistributionSummary, Gauge, GaugeCore, LongTaskCore, LongTaskTimer,
-    MaxGauge, MaxGaugeCore, Measurement, MeterCore, MonotonicCore, MonotonicCounter,
-    PercentileBase, PercentileCore, PercentileDistributionSummary, PercentileTimer, PolledCore,
-    StatsCore, Timer,
-};
-use crate::publish::{PublishState, PublishStats, Publisher, SelfMetrics, StatsCells};
-use crate::step::Ticker;
-
-// A power of two well above the core count: lookups take a shard's read lock, creations its
-// write lock, and 32 keeps two writers on different ids from meeting most of the time.
-const SHARDS: usize = 32;
-// Recent error messages kept for `Registry::recent_errors`.
-const ERROR_LOG_LEN: usize = 16;
-
-type MeterMap = HashMap<Id, MeterCore, IdBuildHasher>;
-
-/// State shared by the registry handle, meter patterns and the background threads.
-///
-/// Locks: each shard's `RwLock` guards its map only; `patterns` guards the percentile map;
-/// `errors` the error log. None of them is held while another is taken, while meters are
-/// polled or while requests are sent; only the publisher's `last_collected` encloses them
-/// (see `publish`). `config`, `ticker` and `weak` are immutable after construction.
-pub(crate) struct Shared {
-    pub(crate) config: Config,
-    pub(crate) ticker: Arc<Ticker>,
-    shards: Box<[RwLock<MeterMap>]>,
-    patterns: RwLock<HashMap<Id, Arc<PercentileCore>, IdBuildHasher>>,
-    errors: Mutex<VecDeque<String>>,
-    // Meters in all shards, kept apart so the limit check needs no lock on other shards.
-    meter_count: AtomicUsize,
-    pub(crate) stats: StatsCells,
-    pub(crate) self_metrics: OnceLock<SelfMetrics>,
-    pub(crate) publish: Option<PublishState>,
-    weak: Weak<Shared>,
-}
-
-/// The `downcast` argument of `Shared::handle` for handles over `MeterCore::$variant`.
-macro_rules! downcast {
-    ($variant:ident => $handle:ident) => {
-        |m| match m {
-            MeterCore::$variant(c) => Ok($handle::from_core(c)),
-            other => Err(other),
-        }
-    };
-}
-
-impl Shared {
-    fn shard(&self, id: &Id) -> &RwLock<MeterMap> {
-        // The low bits pick the hash table bucket inside the shard; use high bits here.
-        &self.shards[(id.cached_hash() >> 59) as usize % SHARDS]
-    }
-
-    /// The meter for `id`, created by `make` if absent; `None` when the registry is full.
-    fn get_or_create(&self, id: Id, make: impl FnOnce(&Id) -> MeterCore) -> Option<MeterCore> {
-        let shard = self.shard(&id);
-        if let Some(m) = shard.read().get(&id) {
-            return Some(m.clone());
-        }
-        let mut map = shard.write();
-        if let Some(m) = map.get(&id) {
-            return Some(m.clone());
-        }
-        if !self.reserve_slot() {
-            drop(map);
-            self.note_error(format!(
-                "registry holds max_meters={} meters; returning a no-op meter for {id}",
-                self.config.max_meters()
-            ));
-            return None;
-        }
-        let m = make(&id);
-        map.insert(id, m.clone());
-        Some(m)
-    }
-
-    /// Counts a new meter against `max_meters`, Spectator's cardinality guard.
-    fn reserve_slot(&self) -> bool {
-        let max = self.config.max_meters();
-        self.meter_count
-            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
-                (n < max).then_some(n + 1)
-            })
-            .is_ok()
-    }
-
-    fn conflict(&self, id: &Id, found: &MeterCore, wanted: &str) {
-        self.note_error(format!(
-            "id {id} is already a {}; returning a no-op {wanted}",
-            found.kind()
-        ));
-    }
-
-    /// The meter for `id` as handle type `H`: the registered one, else the one `make` creates.
-    /// `downcast` gives back a meter of another kind, which yields a no-op handle (`Default`)
-    /// and a noted conflict; a full registry yields a no-op handle too.
-    fn handle<H: Default>(
-        &self,
-        id: Id,
-        wanted: &str,
-        make: impl FnOnce(&Id, Arc<Ticker>) -> MeterCore,
-        downcast: impl FnOnce(MeterCore) -> std::result::Result<H, MeterCore>,
-    ) -> H {
-        let t = self.ticker.clone();
-        match self.get_or_create(id.clone(), |id| make(id, t)) {
-            Some(m) => downcast(m).unwrap_or_else(|other| {
-                self.conflict(&id, &other, wanted);
-                H::default()
-            }),
-            None => H::default(),
-        }
-    }
-
-    pub(crate) fn counter(&self, id: Id) -> Counter {
-        self.handle(
-            id,
-            "counter",
-            |id, t| MeterCore::Counter(Arc::new(CounterCore::new(id, t))),
-            downcast!(Counter => Counter),
-        )
-    }
-
-    pub(crate) fn timer(&self, id: Id) -> Timer {
-        self.handle(
-            id,
-            "timer",
-            |id, t| MeterCore::Timer(Arc::new(StatsCore::new_timer(id, t))),
-            downcast!(Timer => Timer),
-        )
-    }
-
-    fn summary(&self, id: Id) -> DistributionSummary {
-        self.handle(
-            id,
-            "distribution summary",
-            |id, t| MeterCore::Summary(Arc::new(StatsCore::new_summary(id, t))),
-            downcast!(Summary => DistributionSummary),
-        )
-    }
-
-    fn percentile(&self, id: Id, timer: bool, min: i64, max: i64) -> Arc<PercentileCore> {
-        if let Some(p) = self.patterns.read().get(&id) {
-            return p.clone();
-        }
-        // Create the base meter before taking the pattern lock: never two locks at once.
-        let base = if timer {
-            PercentileBase::Timer(self.timer(id.clone()))
-        } else {
-            PercentileBase::Summary(self.summary(id.clone()))
-        };
-        let mut map = self.patterns.write();
-        map.entry(id.clone())
-            .or_insert_with(|| {
-                Arc::new(PercentileCore::new(&id, base, min, max, self.weak.clone()))
-            })
-            .clone()
-    }
-
-    pub(crate) fn note_error(&self, msg: String) {
-        let mut log = self.errors.lock();
-        if log.len() == ERROR_LOG_LEN {
-            log.pop_front();
-        }
-        log.push_back(msg);
-    }
-
-    fn is_expired(&self, touched: i64, now: i64) -> bool {
-        let ttl_ms = i64::try_from(self.config.meter_ttl().as_millis()).unwrap_or(i64::MAX);
-        (now - touched).saturating_mul(self.ticker.step_ms()) > ttl_ms
-    }
-
-    /// Polls every live meter for the interval ended by step `now`.
-    pub(crate) fn measure_all(&self, now: i64) -> Vec<Measurement> {
-        let mut out = Vec::new();
-        let mut meters = Vec::new();
-        for shard in self.shards.iter() {
-            // Snapshot under the read lock, poll outside it: creations wait for a copy of
-            // Arcs, not for every meter's poll.
-            meters.clear();
-            meters.extend(shard.read().values().cloned());
-            for m in &meters {
-                let (touched, pinned) = m.touched();
-                // A polled gauge refreshes its own timestamp when polled, so always poll it.
-                let polled = matches!(m, MeterCore::Polled(_));
-                if !polled && !pinned && self.is_expired(touched, now) {
-                    continue;
-                }
-                if let Some(e) = m.measure(now, &mut out) {
-                    self.note_error(e);
-                }
-            }
-        }
-        out
-    }
-
-    /// Drops meters idle for longer than the TTL that no handle refers to. A meter a handle
-    /// still refers to stays, unreported, until it is used again or the handle is dropped:
-    /// removing it would silently lose what the handle records afterwards.
-    pub(crate) fn remove_expired(&self, now: i64) {
-        self.patterns
-            .write()
-            .retain(|_, p| !(Arc::strong_count(p) == 1 && self.is_expired(p.touched(), now)));
-        for shard in self.shards.iter() {
-            let mut map = shard.write();
-            let before = map.len();
-            map.retain(|_, m| {
-                let (touched, pinned) = m.touched();
-                pinned || !m.unreferenced() || !self.is_expired(touched, now)
-            });
-            self.meter_count
-                .fetch_sub(before - map.len(), Ordering::AcqRel);
-        }
-    }
-
-    fn len(&self) -> usize {
-        self.meter_count.load(Ordering::Acquire)
-    }
-}
+use crate::publish::{PublishStats, Publisher};
 
 /// Creates meters, reports their measurements and publishes them in the background.
 ///
@@ -240,14 +23,15 @@ pub struct Registry {
 }
 
 struct RegistryInner {
-    shared: Arc<Shared>,
-    publisher: Mutex<Option<Publisher>>,
+    meters: sextant_meters::Registry,
+    config: Config,
+    publisher: Option<Publisher>,
 }
 
 impl Drop for RegistryInner {
     fn drop(&mut self) {
-        if let Some(p) = self.publisher.get_mut().take() {
-            p.shutdown(&self.shared);
+        if let Some(p) = &self.publisher {
+            p.shutdown();
         }
     }
 }
@@ -255,112 +39,70 @@ impl Drop for RegistryInner {
 impl Registry {
     /// Creates a registry; if the config is enabled, starts the background publisher.
     pub fn new(config: Config) -> Result<Self> {
-        let clock = config.clock().clone();
-        // Without the background thread nothing advances the step index at boundaries, so
-        // records must read the clock themselves.
-        let exact = clock.cheap_to_read() || !config.enabled();
-        let ticker = Arc::new(Ticker::new(clock, config.step_ms(), exact));
-        let publish = if config.enabled() {
-            Some(PublishState::new(&config, ticker.index()))
-        } else {
-            None
-        };
-        let shared = Arc::new_cyclic(|weak| Shared {
-            config,
-            ticker,
-            shards: (0..SHARDS)
-                .map(|_| RwLock::new(MeterMap::default()))
-                .collect(),
-            patterns: RwLock::new(HashMap::default()),
-            errors: Mutex::new(VecDeque::new()),
-            meter_count: AtomicUsize::new(0),
-            stats: StatsCells::default(),
-            self_metrics: OnceLock::new(),
-            publish,
-            weak: weak.clone(),
-        });
-        let publisher = if shared.publish.is_some() {
-            Some(Publisher::start(&shared)?)
+        let meters = sextant_meters::Registry::new(config.meters());
+        let publisher = if config.enabled() {
+            Some(Publisher::start(meters.clone(), config.clone())?)
         } else {
             None
         };
         Ok(Self {
             inner: Arc::new(RegistryInner {
-                shared,
-                publisher: Mutex::new(publisher),
+                meters,
+                config,
+                publisher,
             }),
         })
     }
 
-    fn shared(&self) -> &Shared {
-        &self.inner.shared
+    fn meters(&self) -> &sextant_meters::Registry {
+        &self.inner.meters
     }
 
     /// The configuration.
     #[must_use]
     pub fn config(&self) -> &Config {
-        &self.shared().config
+        &self.inner.config
     }
 
     /// The clock meters and steps use.
     #[must_use]
     pub fn clock(&self) -> &dyn Clock {
-        self.shared().ticker.clock()
+        self.meters().clock()
     }
 
     /// The counter for `id`, created on first use.
     pub fn counter(&self, id: impl Into<Id>) -> Counter {
-        self.shared().counter(id.into())
+        self.meters().counter(id)
     }
 
     /// The timer for `id`, created on first use.
     pub fn timer(&self, id: impl Into<Id>) -> Timer {
-        self.shared().timer(id.into())
+        self.meters().timer(id)
     }
 
     /// The distribution summary for `id`, created on first use.
     pub fn distribution_summary(&self, id: impl Into<Id>) -> DistributionSummary {
-        self.shared().summary(id.into())
+        self.meters().distribution_summary(id)
     }
 
     /// The gauge for `id`, created on first use.
     pub fn gauge(&self, id: impl Into<Id>) -> Gauge {
-        self.shared().handle(
-            id.into(),
-            "gauge",
-            |id, t| MeterCore::Gauge(Arc::new(GaugeCore::new(id, t))),
-            downcast!(Gauge => Gauge),
-        )
+        self.meters().gauge(id)
     }
 
     /// The max gauge for `id`, created on first use.
     pub fn max_gauge(&self, id: impl Into<Id>) -> MaxGauge {
-        self.shared().handle(
-            id.into(),
-            "max gauge",
-            |id, t| MeterCore::MaxGauge(Arc::new(MaxGaugeCore::new(id, t))),
-            downcast!(MaxGauge => MaxGauge),
-        )
+        self.meters().max_gauge(id)
     }
 
     /// The monotonic counter for `id`, created on first use.
     pub fn monotonic_counter(&self, id: impl Into<Id>) -> MonotonicCounter {
-        self.shared().handle(
-            id.into(),
-            "monotonic counter",
-            |id, t| MeterCore::Monotonic(Arc::new(MonotonicCore::new(id, t))),
-            downcast!(Monotonic => MonotonicCounter),
-        )
+        self.meters().monotonic_counter(id)
     }
 
     /// The long task timer for `id`, created on first use.
     pub fn long_task_timer(&self, id: impl Into<Id>) -> LongTaskTimer {
-        self.shared().handle(
-            id.into(),
-            "long task timer",
-            |id, t| MeterCore::LongTask(Arc::new(LongTaskCore::new(id, t))),
-            downcast!(LongTask => LongTaskTimer),
-        )
+        self.meters().long_task_timer(id)
     }
 
     /// Registers a gauge whose value `f` returns, called once per step when measuring.
@@ -370,39 +112,12 @@ impl Registry {
     where
         F: Fn() -> f64 + Send + Sync + 'static,
     {
-        let id = id.into();
-        let core = MeterCore::Polled(Arc::new(PolledCore::new(
-            &id,
-            self.shared().ticker.clone(),
-            Box::new(f),
-        )));
-        let mut map = self.shared().shard(&id).write();
-        match map.get(&id) {
-            Some(MeterCore::Polled(_)) => {
-                map.insert(id, core);
-            }
-            None => {
-                if self.shared().reserve_slot() {
-                    map.insert(id, core);
-                } else {
-                    drop(map);
-                    self.shared().note_error(format!(
-                        "registry holds max_meters={} meters; polled gauge {id} not registered",
-                        self.config().max_meters()
-                    ));
-                }
-            }
-            Some(other) => {
-                let other = other.clone();
-                drop(map);
-                self.shared().conflict(&id, &other, "polled gauge");
-            }
-        }
+        self.meters().polled_gauge(id, f);
     }
 
     /// The percentile timer for `id` over the full range (0 to `i64::MAX` ns).
     pub fn percentile_timer(&self, id: impl Into<Id>) -> PercentileTimer {
-        self.percentile_timer_with_range(id, Duration::ZERO, Duration::from_nanos(i64::MAX as u64))
+        self.meters().percentile_timer(id)
     }
 
     /// The percentile timer for `id`, clamping amounts to `[min, max]` so at most the
@@ -414,16 +129,7 @@ impl Registry {
         min: Duration,
         max: Duration,
     ) -> PercentileTimer {
-        let ns = |d: Duration| i64::try_from(d.as_nanos()).unwrap_or(i64::MAX);
-        let id = id.into();
-        let core = self.shared().percentile(id.clone(), true, ns(min), ns(max));
-        if core.is_timer() {
-            return PercentileTimer::from_core(core);
-        }
-        self.shared().note_error(format!(
-            "id {id} is already a percentile distribution summary; returning a no-op percentile timer"
-        ));
-        PercentileTimer::noop()
+        self.meters().percentile_timer_with_range(id, min, max)
     }
 
     /// The percentile distribution summary for `id` over the full range.
@@ -431,7 +137,7 @@ impl Registry {
         &self,
         id: impl Into<Id>,
     ) -> PercentileDistributionSummary {
-        self.percentile_distribution_summary_with_range(id, 0, i64::MAX)
+        self.meters().percentile_distribution_summary(id)
     }
 
     /// The percentile distribution summary for `id`, clamping amounts to `[min, max]`.
@@ -441,44 +147,35 @@ impl Registry {
         min: i64,
         max: i64,
     ) -> PercentileDistributionSummary {
-        let id = id.into();
-        let core = self.shared().percentile(id.clone(), false, min, max);
-        if !core.is_timer() {
-            return PercentileDistributionSummary::from_core(core);
-        }
-        self.shared().note_error(format!(
-            "id {id} is already a percentile timer; returning a no-op percentile distribution summary"
-        ));
-        PercentileDistributionSummary::noop()
+        self.meters()
+            .percentile_distribution_summary_with_range(id, min, max)
     }
 
     /// Polls every meter for the last completed step, as a publish would. Polling does not
     /// consume anything: within a step every poll returns the same values.
     #[must_use]
     pub fn measurements(&self) -> Vec<Measurement> {
-        let now = self.shared().ticker.advance();
-        self.shared().measure_all(now)
+        self.meters().measurements()
     }
 
     /// Number of registered meters (percentile buckets count individually).
     #[must_use]
     pub fn len(&self) -> usize {
-        self.shared().len()
+        self.meters().len()
     }
 
     /// Whether no meter is registered.
     #[must_use]
     pub fn is_empty(&self) -> bool {
-        self.len() == 0
+        self.meters().is_empty()
     }
 
     /// Publishes the last completed step now if it has not been published, and waits until
     /// everything queued has been sent (or dropped after its retries). Does nothing when
     /// publishing is disabled or shut down.
     pub fn flush(&self) {
-        let publisher = self.inner.publisher.lock();
-        if let Some(p) = publisher.as_ref() {
-            p.flush(&self.inner.shared);
+        if let Some(p) = &self.inner.publisher {
+            p.flush();
         }
     }
 
@@ -486,29 +183,31 @@ impl Registry {
     /// the current partial one (each batch tried once, so shutdown stays bounded when the
     /// server is down). Meters keep working locally. Idempotent.
     pub fn shutdown(&self) {
-        let p = self.inner.publisher.lock().take();
-        if let Some(p) = p {
-            p.shutdown(&self.inner.shared);
+        if let Some(p) = &self.inner.publisher {
+            p.shutdown();
         }
     }
 
     /// Cumulative publishing counts since the registry started.
     #[must_use]
     pub fn publish_stats(&self) -> PublishStats {
-        self.shared().stats.snapshot()
+        self.inner
+            .publisher
+            .as_ref()
+            .map_or_else(PublishStats::default, Publisher::stats)
     }
 
     /// The most recent error: a failed or partially rejected publish (with the server's
     /// messages), a meter type conflict, or a panicking polled gauge.
     #[must_use]
     pub fn last_error(&self) -> Option<String> {
-        self.shared().errors.lock().back().cloned()
+        self.meters().last_error()
     }
 
     /// Up to the 16 most recent errors, oldest first.
     #[must_use]
     pub fn recent_errors(&self) -> Vec<String> {
-        self.shared().errors.lock().iter().cloned().collect()
+        self.meters().recent_errors()
     }
 }
 

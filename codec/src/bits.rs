@@ -5,7 +5,7 @@
 const MAX_VARINT_LEN: usize = 10;
 
 /// Appends `v` as LEB128.
-pub(crate) fn put_varint(out: &mut Vec<u8>, mut v: u64) {
+pub fn put_varint(out: &mut Vec<u8>, mut v: u64) {
     while v >= 0x80 {
         out.push((v as u8) | 0x80);
         v >>= 7;
@@ -14,18 +14,18 @@ pub(crate) fn put_varint(out: &mut Vec<u8>, mut v: u64) {
 }
 
 /// Bytes `put_varint` would write for `v`.
-pub(crate) fn varint_len(v: u64) -> usize {
+pub fn varint_len(v: u64) -> usize {
     // Each byte carries 7 bits; zero still takes one byte.
     (64 - (v | 1).leading_zeros() as usize).div_ceil(7)
 }
 
 /// Maps signed to unsigned so that small magnitudes of either sign get short varints.
-pub(crate) fn zigzag(v: i64) -> u64 {
+pub fn zigzag(v: i64) -> u64 {
     ((v << 1) ^ (v >> 63)) as u64
 }
 
 /// Inverse of [`zigzag`].
-pub(crate) fn unzigzag(v: u64) -> i64 {
+pub fn unzigzag(v: u64) -> i64 {
     ((v >> 1) as i64) ^ -((v & 1) as i64)
 }
 

@@ -5,8 +5,10 @@ use std::fmt;
 
 use crate::bits::{put_varint, ByteReader};
 use crate::constant::Constant;
+use crate::encoding::Encoding;
 use crate::error::{Error, Result};
 use crate::packed::Packed;
+use crate::payload::Codec;
 use crate::raw::Raw;
 use crate::xor::Xor;
 
@@ -16,79 +18,6 @@ use crate::xor::Xor;
 /// work from an attacker-sized count, so bit offsets inside a block (at most 64 bits per
 /// value) fit comfortably in `u32`, and so the count's varint never exceeds 3 bytes.
 pub const MAX_BLOCK_LEN: usize = 65_535;
-
-/// Which layout a [`SealedBlock`] uses; see `docs/block-format.md` for the byte layouts.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Encoding {
-    /// Every value has the same bit pattern (including all-NaN blocks): stored once.
-    Constant,
-    /// Values are integers scaled by a decimal or binary multiplier, delta-coded and bit-packed
-    /// at one width per block, with out-of-pattern values (NaN, ±inf, -0.0) patched in.
-    Packed,
-    /// Gorilla-style XOR of consecutive bit patterns, for float noise.
-    Xor,
-    /// Eight bytes per value: the bound when nothing else is smaller.
-    Raw,
-}
-
-impl Encoding {
-    /// Every encoding, for reporting.
-    pub const ALL: [Encoding; 4] = [
-        Encoding::Constant,
-        Encoding::Packed,
-        Encoding::Xor,
-        Encoding::Raw,
-    ];
-
-    /// Low nibble of the kind byte. Zero is left unused so that zeroed memory is not a block.
-    fn id(self) -> u8 {
-        match self {
-            Encoding::Constant => 1,
-            Encoding::Packed => 2,
-            Encoding::Xor => 3,
-            Encoding::Raw => 4,
-        }
-    }
-
-    fn from_id(id: u8) -> Option<Encoding> {
-        Encoding::ALL.into_iter().find(|e| e.id() == id)
-    }
-
-    /// Lower-case name, as used in reports.
-    pub fn name(self) -> &'static str {
-        match self {
-            Encoding::Constant => "constant",
-            Encoding::Packed => "packed",
-            Encoding::Xor => "xor",
-            Encoding::Raw => "raw",
-        }
-    }
-}
-
-impl fmt::Display for Encoding {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.name())
-    }
-}
-
-/// One encoding's payload layout. Each lives in its own module; the block header (kind byte
-/// and count) is handled here, so an encoding only sees its payload and its 4 flag bits.
-pub(crate) trait Codec {
-    /// The encoding this implements.
-    const ENCODING: Encoding;
-
-    /// Appends the payload for `values` (non-empty) to `out` and returns the flag bits
-    /// (0..=15) for the kind byte, or `None` if this encoding cannot represent `values`.
-    fn encode(values: &[f64], out: &mut Vec<u8>) -> Option<u8>;
-
-    /// Checks that `payload` is a well-formed payload of `len` values: every field in range
-    /// and no bytes missing or left over. After this, `decode` cannot fail.
-    fn validate(flags: u8, payload: &[u8], len: usize) -> Result<()>;
-
-    /// Decodes `payload` into `out`, whose length is the block's count. On error `out` holds
-    /// unspecified values.
-    fn decode(flags: u8, payload: &[u8], out: &mut [f64]) -> Result<()>;
-}
 
 /// An immutable, compressed block of values on an implicit fixed step.
 ///

@@ -4,8 +4,9 @@
 //! such as 0.0, 1.0, 100.0 or the canonical NaN have all-zero low mantissa bytes, so the
 //! commonest constants cost 0–2 bytes. The payload length says how many bytes were kept.
 
-use crate::block::{Codec, Encoding};
+use crate::encoding::Encoding;
 use crate::error::{Error, Result};
+use crate::payload::Codec;
 
 pub(crate) struct Constant;
 

@@ -1,6 +1,6 @@
 //! The one error type of the crate.
 
-use crate::block::Encoding;
+use crate::encoding::Encoding;
 
 /// Why a sealed block could not be parsed or decoded.
 ///

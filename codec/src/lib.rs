@@ -35,11 +35,15 @@
 mod bits;
 mod block;
 mod constant;
+mod encoding;
 mod error;
 mod packed;
+mod payload;
 mod raw;
 mod scale;
 mod xor;
 
-pub use block::{BlockRef, Encoding, SealedBlock, MAX_BLOCK_LEN};
+pub use bits::{put_varint, unzigzag, varint_len, zigzag};
+pub use block::{BlockRef, SealedBlock, MAX_BLOCK_LEN};
+pub use encoding::Encoding;
 pub use error::{Error, Result};

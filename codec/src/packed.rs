@@ -17,9 +17,10 @@ mod read;
 use read::Layout;
 
 use crate::bits::{bit_width, put_varint, varint_len, zigzag, BitWriter};
-use crate::block::{Codec, Encoding};
 use crate::constant::put_trimmed;
+use crate::encoding::Encoding;
 use crate::error::Result;
+use crate::payload::Codec;
 use crate::scale::{
     min_binary_exp, min_decimal_exp, round_to_int, scale, unscale, Scale, FACTOR_COUNT, MAX_SCALED,
     PLAIN_DECIMAL,

@@ -1,8 +1,9 @@
 //! Raw blocks: eight little-endian bytes per value. Chosen only when every other encoding is
 //! larger (random bit patterns), which caps a block at 8 bytes per value plus its header.
 
-use crate::block::{Codec, Encoding};
+use crate::encoding::Encoding;
 use crate::error::{Error, Result};
+use crate::payload::Codec;
 
 pub(crate) struct Raw;
 

@@ -14,8 +14,9 @@
 //! wider old one, and the reader pulls whole 64-bit words rather than single bits.
 
 use crate::bits::{BitReader, BitWriter};
-use crate::block::{Codec, Encoding};
+use crate::encoding::Encoding;
 use crate::error::{Error, Result};
+use crate::payload::Codec;
 
 pub(crate) struct Xor;
 

@@ -5,7 +5,10 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use sextant_server::{decode_publish, store_publish, Store, StoreConfig};
+use std::sync::Arc;
+
+use sextant_server::decode_publish;
+use sextant_store::{Ingest, NoLog, Store, StoreConfig};
 
 /// Small, so that the fuzzer's small numbers are timestamps the store accepts.
 const NOW: i64 = 3_600_000;
@@ -38,12 +41,16 @@ fn check(body: &[u8]) {
         }
     }
     let total = decoded.points.len() + decoded.errors.len();
-    let store = Store::new(StoreConfig {
+    let store = Arc::new(Store::new(StoreConfig {
         step_ms: STEP,
         max_age_ms: NOW,
         ..StoreConfig::default()
-    });
-    let outcome = store_publish(&store, decoded, NOW);
+    }));
+    let ingest = Ingest::new(store.clone(), Arc::new(NoLog));
+    let Ok(pending) = ingest.apply(decoded, NOW) else {
+        panic!("NoLog never refuses a batch");
+    };
+    let outcome = pending.outcome().clone();
     assert_eq!(outcome.accepted + outcome.error_count, total, "{outcome:?}");
     assert!(
         outcome.messages.len() <= outcome.error_count.min(5),

@@ -5,7 +5,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use sextant_server::wal_record::{decode_points, read_record, Encoder, Point, HEADER_LEN};
+use sextant_store::wal_record::{decode_points, read_record, Encoder, Point, HEADER_LEN};
 
 fuzz_target!(|data: &[u8]| {
     if let Ok((payload, len)) = read_record(data) {

@@ -68,4 +68,17 @@ pub trait Database: Send + Sync {
         request: &ScanRequest<'_>,
         visit: &mut SeriesVisitor<'_>,
     ) -> Result<(), DatabaseError>;
+
+    /// The span `[from, to)` of timestamps this store may hold data for, or `None` when it
+    /// cannot say. The evaluator clips every scan to it before allocating anything, so a
+    /// window of ten thousand years costs what the store actually holds.
+    fn extent(&self) -> Option<(i64, i64)> {
+        None
+    }
+
+    /// Fails once the query's budget (time, say) is spent; the evaluator calls it between
+    /// expressions so the work stops within one expression's worth of the budget.
+    fn check_budget(&self) -> Result<(), DatabaseError> {
+        Ok(())
+    }
 }

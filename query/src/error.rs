@@ -56,9 +56,31 @@ impl Error {
 
     pub(crate) fn syntax(token: &str, pos: usize, message: impl Into<String>) -> Error {
         Error::Syntax {
-            token: token.to_string(),
+            token: shown(token),
             pos,
             message: message.into(),
         }
     }
+}
+
+/// Longest offending value an error message repeats whole, bytes.
+const SHOWN_WHOLE: usize = 120;
+
+/// `value` as an error message should repeat it: whole when short, otherwise its first
+/// bytes and its length, so a megabyte of input never comes back in the answer.
+///
+/// ```
+/// assert_eq!(sextant_query::shown("abc"), "abc");
+/// let long = "x".repeat(10_000);
+/// assert_eq!(sextant_query::shown(&long), format!("{}… (10000 bytes)", "x".repeat(64)));
+/// ```
+pub fn shown(value: &str) -> String {
+    if value.len() <= SHOWN_WHOLE {
+        return value.to_string();
+    }
+    let mut cut = 64;
+    while !value.is_char_boundary(cut) {
+        cut -= 1;
+    }
+    format!("{}… ({} bytes)", &value[..cut], value.len())
 }

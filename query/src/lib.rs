@@ -45,14 +45,14 @@ mod time;
 mod vocab;
 
 pub use database::{Database, DatabaseError, ScanRequest, SeriesVisitor};
-pub use error::{Error, Result};
+pub use error::{shown, Error, Result};
 pub use eval::{
     bucket_index, bucket_value, eval_expr, evaluate, EvalContext, GraphLine, Limits, BUCKET_COUNT,
 };
 pub use graph::{
-    render_data, round_to_step_boundary, AxisParams, Features, GraphData, GraphParams,
-    GraphSettings, HeatmapParams, Layout, OutputFormat, ParamError, PlotBound, Scale, SortBy,
-    SortOrder, StepSizes, SummaryStats, Theme, TickLabelMode, TimeWindow, VisionType, MAX_Y_AXES,
+    round_to_step_boundary, AxisParams, ErrorView, Features, GraphParams, GraphSettings,
+    HeatmapParams, Layout, OutputFormat, ParamError, PlotBound, Scale, SortBy, SortOrder,
+    StepSizes, Theme, TickLabelMode, TimeWindow, VisionType, MAX_Y_AXES,
 };
 pub use model::{
     fmt_duration, fmt_num, normalize_query, query_label, tags_label, AggrFn, Aggregate, BinaryOp,
@@ -64,4 +64,7 @@ pub use series::{TagMap, TimeSeries};
 pub use time::{
     format_duration, parse_duration, parse_time, parse_time_zone, time_range, TimeError, TimeRefs,
 };
-pub use vocab::{interpret, normalize, parse, StackItem, MAX_CALL_DEPTH, MAX_STACK_SIZE};
+pub use vocab::{
+    and_common_query, interpret, normalize, parse, parse_query, StackItem, MAX_CALL_DEPTH,
+    MAX_STACK_SIZE,
+};

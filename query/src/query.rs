@@ -4,15 +4,32 @@
 //! the series lacks never matches, and regular expressions are anchored at the start.
 
 use std::fmt;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 
 use regex::Regex;
 
 /// A regular expression of `:re`/`:reic`, anchored at the start as Atlas anchors it.
+///
+/// Atlas takes Java regexes. Patterns the linear-time `regex` engine accepts run there;
+/// the others (look-around, backreferences, atomic groups) run on `fancy-regex`, a
+/// backtracking engine, with a bound of [`BACKTRACK_LIMIT`] steps per value. A value that
+/// needs more makes the pattern fail: it stops matching, and [`Pattern::check`] (called
+/// once the scan is over) reports it, so the request fails with a 400 instead of holding
+/// a core.
 #[derive(Debug, Clone)]
 pub struct Pattern {
     source: String,
     ignore_case: bool,
-    regex: Regex,
+    engine: Engine,
+    /// Set once a value needed more than the backtracking bound; shared by clones.
+    exhausted: Arc<AtomicBool>,
+}
+
+#[derive(Debug, Clone)]
+enum Engine {
+    Linear(Regex),
+    Backtracking(fancy_regex::Regex),
 }
 
 /// A pattern that does not compile.
@@ -29,23 +46,66 @@ pub struct PatternError {
 /// an unbounded automaton.
 const MAX_PATTERN_SIZE: usize = 1 << 20;
 
+/// Most backtracking steps one value may take on a pattern that needs the backtracking
+/// engine (about a millisecond); fancy-regex's default is ten times that.
+pub const BACKTRACK_LIMIT: usize = 100_000;
+
 impl Pattern {
     /// Compiles `source`, anchored at the start; `ignore_case` for `:reic`.
     pub fn try_new(source: &str, ignore_case: bool) -> Result<Self, PatternError> {
         let anchored = format!("^(?:{source})");
-        let regex = regex::RegexBuilder::new(&anchored)
+        let refuse = |reason: String| PatternError {
+            source_text: source.to_string(),
+            reason,
+        };
+        let engine = match regex::RegexBuilder::new(&anchored)
             .case_insensitive(ignore_case)
             .size_limit(MAX_PATTERN_SIZE)
             .build()
-            .map_err(|e| PatternError {
-                source_text: source.to_string(),
-                reason: e.to_string(),
-            })?;
+        {
+            Ok(re) => Engine::Linear(re),
+            // Too big stays too big: the backtracking engine delegates the same parts.
+            Err(e @ regex::Error::CompiledTooBig(_)) => return Err(refuse(e.to_string())),
+            Err(linear) => Engine::Backtracking(
+                fancy_regex::RegexBuilder::new(&anchored)
+                    .case_insensitive(ignore_case)
+                    .delegate_size_limit(MAX_PATTERN_SIZE)
+                    .backtrack_limit(BACKTRACK_LIMIT)
+                    .build()
+                    .map_err(|e| match e {
+                        // A part the backtracking engine hands to `regex` failed there: that
+                        // engine's own message says what (e.g. an unknown `\p{..}` class).
+                        fancy_regex::Error::CompileError(c)
+                            if matches!(*c, fancy_regex::CompileError::InnerError(_)) =>
+                        {
+                            refuse(linear.to_string())
+                        }
+                        e => refuse(e.to_string()),
+                    })?,
+            ),
+        };
         Ok(Pattern {
             source: source.to_string(),
             ignore_case,
-            regex,
+            engine,
+            exhausted: Arc::new(AtomicBool::new(false)),
         })
+    }
+
+    /// Fails when some value needed more than [`BACKTRACK_LIMIT`] steps: the pattern
+    /// stopped matching then, so an answer built with it would be incomplete.
+    pub fn check(&self) -> Result<(), PatternError> {
+        if self.exhausted.load(Ordering::Relaxed) {
+            return Err(PatternError {
+                source_text: self.source.clone(),
+                reason: format!(
+                    "a value needed more than {BACKTRACK_LIMIT} backtracking steps; \
+                     simplify the pattern (nested repetition around look-around or \
+                     backreferences)"
+                ),
+            });
+        }
+        Ok(())
     }
 
     /// The pattern as written by the user.
@@ -60,7 +120,19 @@ impl Pattern {
 
     /// True when `value` matches from its start.
     pub fn is_match(&self, value: &str) -> bool {
-        self.regex.is_match(value)
+        match &self.engine {
+            Engine::Linear(re) => re.is_match(value),
+            Engine::Backtracking(re) => {
+                // Once over the bound, stop trying: the request fails anyway.
+                if self.exhausted.load(Ordering::Relaxed) {
+                    return false;
+                }
+                re.is_match(value).unwrap_or_else(|_| {
+                    self.exhausted.store(true, Ordering::Relaxed);
+                    false
+                })
+            }
+        }
     }
 
     /// The literal text every match must start with, if any, so an index can scan only
@@ -183,6 +255,20 @@ impl Query {
         }
     }
 
+    /// Fails when a regular expression of the query gave up on a value (see
+    /// [`Pattern::check`]); call it after matching, before trusting the result.
+    pub fn check_patterns(&self) -> Result<(), PatternError> {
+        match self {
+            Query::Re(_, p) => p.check(),
+            Query::And(a, b) | Query::Or(a, b) => {
+                a.check_patterns()?;
+                b.check_patterns()
+            }
+            Query::Not(q) => q.check_patterns(),
+            _ => Ok(()),
+        }
+    }
+
     /// Keys fixed by `:eq` clauses combined only with `:and`. Aggregated output keeps
     /// exactly these tags (plus group-by keys).
     pub fn exact_keys(&self) -> Vec<(&str, &str)> {
@@ -266,6 +352,42 @@ mod tests {
         assert!(!p.is_match("xfoo"));
         let p = Pattern::try_new("FOO", true)?;
         assert!(p.is_match("foo-1"));
+        Ok(())
+    }
+
+    /// Java regex features the linear engine lacks run on the backtracking one.
+    #[test]
+    fn look_around_and_backreferences_are_supported() -> Result<(), PatternError> {
+        let p = Pattern::try_new("4(?!04)", false)?;
+        assert!(p.is_match("400") && p.is_match("429") && !p.is_match("404"));
+        let p = Pattern::try_new("(?<=x)", false)?;
+        assert!(!p.is_match("x"));
+        let p = Pattern::try_new(r"(a)\1", true)?;
+        assert!(p.is_match("AA") && !p.is_match("ab"));
+        assert!(p.check().is_ok());
+        // Java syntax neither engine knows is refused, naming what is wrong.
+        let e = Pattern::try_new(r"\p{javaLowerCase}", false).err();
+        assert!(e.is_some_and(|e| e.reason.contains("Unicode property not found")));
+        Ok(())
+    }
+
+    /// Catastrophic backtracking stops at the bound: no match, and `check` names it.
+    #[test]
+    fn backtracking_is_bounded() -> Result<(), PatternError> {
+        let p = Pattern::try_new("(?:(?=a)a|a)*b", false)?;
+        let q = Query::Re("k".into(), p.clone());
+        assert!(!q.matches(&[("k", "a".repeat(40))]));
+        let e = q
+            .check_patterns()
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
+        assert!(e.contains("backtracking steps"), "{e}");
+        // Clones share the state: the pattern in the parsed expression sees it.
+        assert!(p.check().is_err());
+        // Nested repetition without look-around runs on the linear engine: no bound needed.
+        let p = Pattern::try_new("(.*a){25}", false)?;
+        assert!(p.is_match(&"a".repeat(1000)) && p.check().is_ok());
         Ok(())
     }
 

@@ -86,19 +86,19 @@ fn stateful_step_tables() {
 fn sliding_des_aligns_to_training_period() {
     let mut db = StaticDatabase::new(60_000);
     db.push_fn([("name", "x")], |t| (t / 60_000) as f64);
-    // Start at minute 1 with training 2: minute 2 is the first aligned point.
+    // Rows from minute 2: evaluation starts a step earlier, at minute 1, and training 2
+    // skips it: minute 2 is the first aligned point.
     let lines = run_on(
         &db,
         "name,x,:eq,2,0.5,0.5,:sdes",
-        EvalContext::new(60_000, 360_000, 60_000),
+        EvalContext::new(120_000, 420_000, 60_000),
     );
     let v = &lines[0].values;
-    assert!(v[0].is_nan(), "{v:?}");
     assert!(
-        v[1].is_nan() && v[2].is_nan(),
+        v[0].is_nan() && v[1].is_nan(),
         "training not yet complete: {v:?}"
     );
-    assert!(!v[3].is_nan(), "{v:?}");
+    assert!(!v[2].is_nan(), "{v:?}");
 }
 
 #[test]
@@ -263,7 +263,8 @@ fn offset_shifts_the_fetch_window() {
         EvalContext::new(120_000, 300_000, 60_000),
     );
     assert_values("offset", &lines[0], &[1.0, 2.0, 3.0]);
-    assert_eq!(lines[0].label, "name=x (offset=1m)");
+    // The data label carries no offset; the default legend adds it (see `evaluate`).
+    assert_eq!(lines[0].label, "name=x");
     // Offsets replace, they do not add.
     let lines = run_on(
         &db,

@@ -242,16 +242,31 @@ fn explicit_step_is_rounded_with_a_notice() {
     let p = ok(&[("step", "7m")]);
     assert_eq!(p.window.step, 10 * MINUTE);
     assert_eq!(p.warnings, vec!["Step 7m was rounded to 10m.".to_string()]);
-    // Below the primary step it rises to the primary step.
-    assert_eq!(ok(&[("step", "10s")]).window.step, MINUTE);
 }
 
+/// A step the server would not honour is refused, naming the smallest it would: never
+/// replaced silently by a coarser one.
 #[test]
-fn explicit_step_is_raised_to_one_datapoint_per_pixel() {
+fn explicit_step_too_fine_is_an_error_naming_the_smallest() {
     assert_eq!(
-        ok(&[("step", "1m"), ("s", "e-1w")]).window.step,
+        err(&[("step", "10s")]),
+        "invalid value '10s' for parameter 'step': it is finer than the stored step 1m; the \
+         smallest step allowed here is 1m"
+    );
+    let e = err(&[("step", "1m"), ("s", "e-1w")]);
+    assert!(
+        e.starts_with(
+            "invalid value '1m' for parameter 'step': the window would need 10080 datapoints"
+        ),
+        "{e}"
+    );
+    assert!(e.ends_with("the smallest step allowed here is 15m"), "{e}");
+    assert_eq!(
+        ok(&[("step", "15m"), ("s", "e-1w")]).window.step,
         15 * MINUTE
     );
+    let e = err(&[("step", "1ms"), ("s", "e-1000y")]);
+    assert!(e.contains("smallest step allowed here is 1m"), "{e}");
 }
 
 #[test]
@@ -668,4 +683,34 @@ fn unknown_parameters_and_axes_are_ignored_and_first_value_wins() {
 fn round_keeps_primary_steps_over_a_day() {
     // Deviation: Atlas would round the 1m request to 1d, below the 2d primary step.
     assert_eq!(StepSizes::default().round(2 * DAY, MINUTE), 2 * DAY);
+}
+
+proptest::proptest! {
+    /// The invariants of the `graph_params` fuzz target, on generated values: whatever
+    /// `s`, `e`, `step` and `w` say, an accepted window is one the server can afford.
+    #[test]
+    fn accepted_windows_are_affordable(
+        s in proptest::sample::select(vec!["e-1h", "e-1d", "e-1w", "e-10000y", "e-2000y", "0", "-1", "now-5m", "e-1ms"]),
+        e in proptest::sample::select(vec!["now", "now+1y", "now+10000y", "9223372036854775807", "0"]),
+        step in proptest::option::of(proptest::sample::select(vec!["1ms", "1s", "1m", "7m", "1h", "1d", "1w", "10000y"])),
+        w in proptest::option::of(0u32..100_000),
+    ) {
+        let mut kv = vec![("q", "a"), ("s", s), ("e", e)];
+        if let Some(step) = step {
+            kv.push(("step", step));
+        }
+        let w = w.map(|w| w.to_string());
+        if let Some(w) = &w {
+            kv.push(("w", w.as_str()));
+        }
+        let settings = GraphSettings::default();
+        if let Ok(p) = GraphParams::parse(&pairs(&kv), &settings, now()) {
+            let win = p.window;
+            proptest::prop_assert!(win.step >= settings.primary_step);
+            proptest::prop_assert!(win.start < win.end);
+            proptest::prop_assert_eq!(win.start.rem_euclid(win.step), 0);
+            let cap = (p.width.min(settings.max_datapoints) as usize).max(1) + 1;
+            proptest::prop_assert!(win.len() <= cap, "{} points for width {}", win.len(), p.width);
+        }
+    }
 }

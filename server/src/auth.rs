@@ -12,10 +12,7 @@
 
 use std::fmt;
 
-use axum::extract::{Request, State};
-use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
-use axum::middleware::Next;
-use axum::response::{IntoResponse, Response};
+use axum::http::{header, HeaderMap, Method};
 use ring::digest::{digest, SHA256};
 use subtle::{Choice, ConstantTimeEq};
 
@@ -228,12 +225,21 @@ pub fn required_role(method: &Method, path: &str) -> Option<Role> {
     let path = path.trim_end_matches('/');
     // The web UI's page, script and style hold no data; the page asks for a token and sends
     // it with every API call it makes.
-    let ui = matches!(path, "" | "/ui/app.js" | "/ui/style.css");
+    let ui = path.is_empty() || path.starts_with("/ui/");
     if path == "/healthcheck" || (ui && (*method == Method::GET || *method == Method::HEAD)) {
         return None;
     }
-    if *method == Method::POST && (path == "/api/v1/publish" || path == "/api/v1/publish-fast") {
+    if *method == Method::POST
+        && matches!(
+            path,
+            "/api/v1/publish" | "/api/v1/publish-fast" | "/api/v1/write" | "/v1/metrics"
+        )
+    {
         return Some(Role::Publish);
+    }
+    // Grafana sends Prometheus queries as POST forms; they only read.
+    if *method == Method::POST && path.starts_with("/prometheus/api/v1/") {
+        return Some(Role::Read);
     }
     if *method == Method::GET || *method == Method::HEAD {
         return Some(Role::Read);
@@ -256,7 +262,7 @@ pub enum Denied {
 }
 
 impl Denied {
-    fn message(self) -> String {
+    pub(crate) fn message(self) -> String {
         match self {
             Denied::Missing => {
                 "authentication required: send 'Authorization: Bearer <token>'".to_string()
@@ -272,53 +278,10 @@ impl Denied {
     }
 }
 
-impl IntoResponse for Denied {
-    fn into_response(self) -> Response {
-        let status = match self {
-            Denied::Missing | Denied::Malformed | Denied::Unknown => StatusCode::UNAUTHORIZED,
-            Denied::Forbidden(_) => StatusCode::FORBIDDEN,
-        };
-        // The body comes from ApiError so every error of the API has one shape; only the
-        // status differs, and ApiError has no 401/403 of its own.
-        let mut response = crate::http::ApiError::BadRequest(self.message()).into_response();
-        *response.status_mut() = status;
-        if status == StatusCode::UNAUTHORIZED {
-            // RFC 6750 §3: a 401 names the scheme, and says when the token was the problem.
-            let challenge = match self {
-                Denied::Unknown => r#"Bearer realm="sextant", error="invalid_token""#,
-                _ => r#"Bearer realm="sextant""#,
-            };
-            response.headers_mut().insert(
-                header::WWW_AUTHENTICATE,
-                HeaderValue::from_static(challenge),
-            );
-        }
-        response
-    }
-}
-
-/// Middleware: lets a request through when authentication is off, when it needs no role,
-/// or when its token has the role; answers 401/403 otherwise, before any body is read.
-pub async fn require_role(
-    State(tokens): State<std::sync::Arc<Tokens>>,
-    request: Request,
-    next: Next,
-) -> Response {
-    if !tokens.is_enabled() {
-        return next.run(request).await;
-    }
-    let Some(needed) = required_role(request.method(), request.uri().path()) else {
-        return next.run(request).await;
-    };
-    match tokens.check(request.headers(), needed) {
-        Ok(()) => next.run(request).await,
-        Err(denied) => denied.into_response(),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use axum::http::HeaderValue;
 
     const P: &str = "publish-token-0123456789";
     const R: &str = "read-token-0123456789";
@@ -417,12 +380,28 @@ mod tests {
             required_role(&M::POST, "/api/v1/publish-fast"),
             Some(Role::Publish)
         );
+        // Prometheus remote write and OTLP publish; Grafana's POSTed PromQL only reads.
+        for path in ["/api/v1/write", "/v1/metrics"] {
+            assert_eq!(required_role(&M::POST, path), Some(Role::Publish), "{path}");
+        }
+        for path in [
+            "/prometheus/api/v1/query_range",
+            "/prometheus/api/v1/series",
+        ] {
+            assert_eq!(required_role(&M::POST, path), Some(Role::Read), "{path}");
+        }
         // The web UI's files hold no data: open, so the page can ask for a token.
-        for path in ["/", "/ui/app.js", "/ui/style.css"] {
+        for path in ["/", "/ui/app.js", "/ui/style.css", "/ui/uPlot.iife.min.js"] {
             assert_eq!(required_role(&M::GET, path), None, "{path}");
         }
         assert_eq!(required_role(&M::POST, "/"), Some(Role::Admin));
-        for path in ["/api/v1/graph", "/api/v1/tags/name", "/api/v1/rules"] {
+        for path in [
+            "/api/v1/graph",
+            "/api/v1/chart",
+            "/api/v1/words",
+            "/api/v1/tags/name",
+            "/api/v1/rules",
+        ] {
             assert_eq!(required_role(&M::GET, path), Some(Role::Read), "{path}");
         }
         assert_eq!(

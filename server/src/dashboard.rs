@@ -1,8 +1,10 @@
 //! Dashboards: named lists of graphs saved as JSON files under `<data-dir>/dashboards/`.
 //!
-//! A dashboard is a JSON object `{"title": "...", "graphs": [{"title", "q", "w", "h",
-//! "theme"}, ...]}`; unknown fields are kept so the web UI can grow without a server
-//! change. Names are `[A-Za-z0-9._-]{1,64}` and not `.`/`..`, so a name can never leave
+//! A dashboard is a JSON object `{"title": "...", "variables": [{"name", "key", "q"}],
+//! "graphs": [{"title", "q", "w", "h"}, ...]}`; unknown fields are kept so the web UI can
+//! grow without a server change. Each graph's expression must parse when saved, with every
+//! `$name` of a variable replaced by a sample value, so a typo is refused with the panel
+//! and position named instead of showing up later as an error image. Names are `[A-Za-z0-9._-]{1,64}` and not `.`/`..`, so a name can never leave
 //! the directory. Writes go to a temporary file that is renamed over the old one, so a
 //! crash never leaves half a dashboard.
 
@@ -18,6 +20,86 @@ use serde_json::Value;
 pub const MAX_DASHBOARD_BYTES: usize = 256 << 10;
 /// Most graphs on one dashboard.
 pub const MAX_GRAPHS: usize = 200;
+/// Most variables on one dashboard.
+pub const MAX_VARIABLES: usize = 20;
+
+/// Checks a variable name: `[A-Za-z0-9_]{1,32}`, as `$name` finds it in an expression.
+fn valid_variable_name(name: &str) -> bool {
+    (1..=32).contains(&name.len()) && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
+}
+
+/// `q` with `$name` of each variable replaced by `value`, as the page substitutes the
+/// chosen values; `$name.x` and `$names` (legend templates) are left alone.
+pub fn substitute(q: &str, names: &[String], value: &str) -> String {
+    let mut out = String::with_capacity(q.len());
+    let mut rest = q;
+    while let Some(i) = rest.find('$') {
+        out.push_str(&rest[..i]);
+        let after = &rest[i + 1..];
+        let len = after
+            .bytes()
+            .take_while(|b| b.is_ascii_alphanumeric() || *b == b'_')
+            .count();
+        let next = after.as_bytes().get(len).copied();
+        let word = &after[..len];
+        if len > 0 && next != Some(b'.') && names.iter().any(|n| n == word) {
+            out.push_str(value);
+        } else {
+            out.push('$');
+            out.push_str(word);
+        }
+        rest = &after[len..];
+    }
+    out.push_str(rest);
+    out
+}
+
+/// Checks `variables`, returning their names.
+fn validate_variables(obj: &serde_json::Map<String, Value>) -> Result<Vec<String>, DashboardError> {
+    let vars = match obj.get("variables") {
+        None => return Ok(Vec::new()),
+        Some(Value::Array(v)) => v,
+        Some(_) => {
+            return Err(DashboardError::Invalid(
+                "'variables' must be an array".into(),
+            ))
+        }
+    };
+    if vars.len() > MAX_VARIABLES {
+        return Err(DashboardError::Invalid(format!(
+            "{} variables, at most {MAX_VARIABLES}",
+            vars.len()
+        )));
+    }
+    let mut names: Vec<String> = Vec::new();
+    for (i, v) in vars.iter().enumerate() {
+        let field = |k: &str| v.get(k).and_then(Value::as_str);
+        let name = field("name").unwrap_or_default();
+        if !valid_variable_name(name) {
+            return Err(DashboardError::Invalid(format!(
+                "variables[{i}]: 'name' must be 1 to 32 of A-Z a-z 0-9 _, got '{}'",
+                name.chars().take(40).collect::<String>()
+            )));
+        }
+        if names.iter().any(|n| n == name) {
+            return Err(DashboardError::Invalid(format!(
+                "variables[{i}]: '{name}' is defined twice"
+            )));
+        }
+        if field("key").is_none_or(str::is_empty) {
+            return Err(DashboardError::Invalid(format!(
+                "variables[{i}] ('{name}') needs a string 'key': the tag key whose values it takes"
+            )));
+        }
+        if let Some(q) = field("q").filter(|q| !q.trim().is_empty()) {
+            sextant_query::interpret(q).map_err(|e| {
+                DashboardError::Invalid(format!("variables[{i}] ('{name}') query: {e}"))
+            })?;
+        }
+        names.push(name.to_string());
+    }
+    Ok(names)
+}
 
 /// Why a dashboard operation failed.
 #[derive(Debug, thiserror::Error)]
@@ -64,6 +146,7 @@ fn validate(doc: &Value) -> Result<(), DashboardError> {
             return Err(DashboardError::Invalid("'title' must be a string".into()));
         }
     }
+    let names = validate_variables(obj)?;
     let graphs = match obj.get("graphs") {
         None => return Ok(()),
         Some(Value::Array(g)) => g,
@@ -76,11 +159,28 @@ fn validate(doc: &Value) -> Result<(), DashboardError> {
         )));
     }
     for (i, g) in graphs.iter().enumerate() {
-        if !g.get("q").is_some_and(Value::is_string) {
+        let Some(q) = g.get("q").and_then(Value::as_str) else {
             return Err(DashboardError::Invalid(format!(
                 "graphs[{i}] needs a string 'q'"
             )));
+        };
+        let title = g.get("title").and_then(Value::as_str).unwrap_or_default();
+        let named = if title.is_empty() {
+            format!("graphs[{i}]")
+        } else {
+            format!(
+                "graphs[{i}] ('{}')",
+                title.chars().take(60).collect::<String>()
+            )
+        };
+        if q.trim().is_empty() {
+            return Err(DashboardError::Invalid(format!(
+                "{named} has an empty expression"
+            )));
         }
+        // A sample value without commas keeps the positions of errors meaningful.
+        sextant_query::parse(&substitute(q, &names, "x"))
+            .map_err(|e| DashboardError::Invalid(format!("{named}: {e}")))?;
     }
     Ok(())
 }
@@ -255,5 +355,43 @@ mod tests {
         store.delete("ops").expect("delete");
         assert!(matches!(store.get("ops"), Err(DashboardError::NotFound(_))));
         let _ = std::fs::remove_dir_all(dir);
+    }
+
+    #[test]
+    fn panels_and_variables_are_checked_when_saved() {
+        let store = DashboardStore::in_memory();
+        let ok = br#"{"variables":[{"name":"app","key":"nf.app","q":"name,cpu,:eq"}],
+            "graphs":[{"title":"cpu","q":"name,cpu,:eq,nf.app,$app,:eq,:and,$nf.node,:legend"}]}"#;
+        store.put("ok", ok).expect("a valid dashboard");
+        let refused = |body: &[u8]| match store.put("bad", body) {
+            Err(DashboardError::Invalid(m)) => m,
+            other => panic!("expected a refusal, got {other:?}"),
+        };
+        let m = refused(br#"{"graphs":[{"title":"cpu","q":"name,cpu,:eq,:bogus"}]}"#);
+        assert!(
+            m.contains("graphs[0] ('cpu')") && m.contains(":bogus"),
+            "{m}"
+        );
+        let m = refused(br#"{"graphs":[{"q":" "}]}"#);
+        assert!(m.contains("empty expression"), "{m}");
+        let m = refused(br#"{"variables":[{"name":"a b","key":"k"}]}"#);
+        assert!(m.contains("variables[0]"), "{m}");
+        let m = refused(br#"{"variables":[{"name":"a"}]}"#);
+        assert!(m.contains("needs a string 'key'"), "{m}");
+        let m = refused(br#"{"variables":[{"name":"a","key":"k"},{"name":"a","key":"k"}]}"#);
+        assert!(m.contains("defined twice"), "{m}");
+        let m = refused(br#"{"variables":[{"name":"a","key":"k","q":"x,:bogus"}]}"#);
+        assert!(m.contains("query") && m.contains(":bogus"), "{m}");
+    }
+
+    #[test]
+    fn substitution_leaves_legend_templates_alone() {
+        let names = vec!["app".to_string()];
+        assert_eq!(
+            substitute("nf.app,$app,:eq,$app.x,$apps,$nf.app,$(app)", &names, "www"),
+            "nf.app,www,:eq,$app.x,$apps,$nf.app,$(app)"
+        );
+        assert_eq!(substitute("$app", &names, "www"), "www");
+        assert_eq!(substitute("a$", &names, "www"), "a$");
     }
 }

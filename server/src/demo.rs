@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::clock::Clock;
-use crate::store::Store;
+use sextant_store::Store;
 
 const APPS: [(&str, f64); 3] = [("www", 120.0), ("api", 300.0), ("db", 40.0)];
 const REGIONS: [&str; 2] = ["us-east-1", "eu-west-1"];
@@ -109,7 +109,7 @@ impl Demo {
     pub fn new(store: Arc<Store>) -> Demo {
         let mut series = Vec::new();
         let mut add = |tags: Tags, kind: Kind| {
-            let seed = crate::store::identity(&tags) as u64;
+            let seed = sextant_store::identity(&tags) as u64;
             series.push(DemoSeries { tags, seed, kind });
         };
         for (app, rps) in APPS {
@@ -259,11 +259,74 @@ impl Demo {
     }
 }
 
+/// The dashboards the demo ships: a service overview (request rate, errors, latency,
+/// CPU, with a `$app` variable) and the server's own health (`nf.app=sextant`).
+pub fn dashboards() -> Vec<(&'static str, serde_json::Value)> {
+    use serde_json::json;
+    let app = "nf.app,$app,:eq,:and";
+    let req = format!("name,server.requestCount,:eq,{app}");
+    let lat = format!("name,server.requestLatency,:eq,{app}");
+    let own = |name: &str| format!("nf.app,sextant,:eq,name,{name},:eq,:and");
+    let overview = json!({
+        "title": "Service overview",
+        "variables": [{"name": "app", "key": "nf.app", "q": "name,server.requestCount,:eq"}],
+        "graphs": [
+            {"title": "Requests per second by status", "w": 500, "h": 200,
+             "q": format!("{req},(,status,),:by,:stack")},
+            {"title": "Errors: share of 5xx responses (%)", "w": 500, "h": 200,
+             "q": format!("{req},status,5xx,:eq,:and,:sum,{req},:sum,:div,100,:mul,5xx %,:legend")},
+            {"title": "Average latency (s) by region", "w": 500, "h": 200,
+             "q": format!("{lat},statistic,totalTime,:eq,:and,(,nf.region,),:by,\
+                           {lat},statistic,count,:eq,:and,(,nf.region,),:by,:div,$nf.region,:legend")},
+            {"title": "Max latency (s) by region", "w": 500, "h": 200,
+             "q": format!("{lat},statistic,max,:eq,:and,:max,(,nf.region,),:by,$nf.region,:legend")},
+            {"title": "Latency percentiles of the api (percentile timer)", "w": 500, "h": 200,
+             "q": "name,server.ptime,:eq,nf.app,api,:eq,:and,(,50,90,99,),:percentiles,p$percentile,:legend"},
+            {"title": "User CPU (%) by node", "w": 500, "h": 200,
+             "q": format!("name,ssCpuUser,:eq,{app},(,nf.node,),:by,$nf.node,:legend")},
+        ],
+    });
+    let health = json!({
+        "title": "Sextant self-monitoring",
+        "graphs": [
+            {"title": "Ingest: samples per second by result", "w": 500, "h": 200,
+             "q": format!("{},(,result,),:by,:stack,$result,:legend", own("sextant.ingest.samples"))},
+            {"title": "Publish: datapoints per second", "w": 500, "h": 200,
+             "q": format!("{},(,result,),:by,$result,:legend", own("sextant.publish.datapoints"))},
+            {"title": "Live series", "w": 500, "h": 200,
+             "q": format!("{},:max,series,:legend", own("sextant.store.series"))},
+            {"title": "Memory (bytes)", "w": 500, "h": 200,
+             "q": format!("{},:max,resident,:legend,{},:max,series and index,:legend,{},:max,sealed blocks,:legend",
+                          own("sextant.process.residentBytes"), own("sextant.store.memoryBytes"),
+                          own("sextant.store.sealedBytes"))},
+            {"title": "Graph query latency percentiles", "w": 500, "h": 200,
+             "q": format!("{},(,50,90,99,),:percentiles,p$percentile,:legend", own("sextant.query.latency"))},
+        ],
+    });
+    vec![("service-overview", overview), ("sextant-self", health)]
+}
+
+/// Saves the demo's [`dashboards`] that do not exist yet: a dashboard a user changed or
+/// deleted and re-created is left as it is.
+pub fn install_dashboards(store: &crate::dashboard::DashboardStore) {
+    for (name, doc) in dashboards() {
+        if !matches!(
+            store.get(name),
+            Err(crate::dashboard::DashboardError::NotFound(_))
+        ) {
+            continue;
+        }
+        if let Err(e) = store.put(name, doc.to_string().as_bytes()) {
+            tracing::warn!(dashboard = name, error = %e, "demo dashboard not saved");
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::StoreConfig;
     use sextant_query::{Database, Query, ScanRequest};
+    use sextant_store::StoreConfig;
 
     #[test]
     fn backfill_fills_every_series_with_finite_values() {
@@ -298,5 +361,21 @@ mod tests {
         });
         assert!(r.is_ok());
         assert_eq!(lines, APPS.len() * REGIONS.len() * NODES_PER_CLUSTER);
+    }
+
+    #[test]
+    fn demo_dashboards_are_valid_and_installed_once() {
+        let store = crate::dashboard::DashboardStore::in_memory();
+        install_dashboards(&store);
+        assert_eq!(
+            store.list().expect("list"),
+            ["service-overview", "sextant-self"]
+        );
+        // A user's change survives the next start.
+        store
+            .put("sextant-self", br#"{"title":"mine","graphs":[]}"#)
+            .expect("put");
+        install_dashboards(&store);
+        assert_eq!(store.get("sextant-self").expect("get")["title"], "mine");
     }
 }

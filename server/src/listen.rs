@@ -100,7 +100,9 @@ pub async fn serve(
         tokio::spawn(async move {
             let builder = {
                 let mut b = http1::Builder::new();
-                b.timer(TokioTimer::new()).header_read_timeout(timeout);
+                b.timer(TokioTimer::new())
+                    .header_read_timeout(timeout)
+                    .max_headers(HYPER_MAX_HEADERS);
                 b
             };
             let served = match acceptor {
@@ -140,6 +142,10 @@ pub async fn serve(
     }
     Ok(())
 }
+
+/// Most header fields hyper parses; above [`crate::http::layers::MAX_HEADERS`] so the API
+/// refuses too many with its own JSON 431 rather than hyper's empty one.
+pub(crate) const HYPER_MAX_HEADERS: usize = 400;
 
 async fn serve_io<IO>(
     builder: http1::Builder,

@@ -5,7 +5,8 @@ use std::time::Duration;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
-use sextant_server::{Limits, Server, ServerConfig, StoreConfig};
+use sextant_server::{Limits, Server, ServerConfig};
+use sextant_store::StoreConfig;
 
 #[derive(Parser)]
 #[command(
@@ -99,22 +100,54 @@ struct ServeArgs {
     /// concurrent publishers), `always` (each request fsyncs alone), an interval such as
     /// `100ms` (background fsync; a crash may lose that much acknowledged data) or `off`.
     #[arg(long, default_value = "group", value_name = "MODE")]
-    wal_sync: sextant_server::SyncMode,
+    wal_sync: sextant_store::SyncMode,
     /// Largest write-ahead log segment, bytes; a full one is closed and a new one started.
     #[arg(long, default_value_t = 64 << 20, value_name = "BYTES")]
     wal_segment_size: u64,
     /// No write-ahead log: published data lives in memory only and a restart loses it.
+    /// With --cluster: no checkpoints (the stream is the log; a restart rebuilds from it).
     #[arg(long)]
     no_persist: bool,
     /// Longest time between checkpoints of the store; one is also written at every block
-    /// boundary and at a clean stop. Bounds the log replayed at start. `0s`: only at block
-    /// boundaries.
+    /// boundary and at a clean stop. Bounds the log replayed at start (with --cluster:
+    /// the stream read again at start). `0s`: only at block boundaries.
     #[arg(long, default_value = "10m", value_parser = humantime::parse_duration)]
     checkpoint_interval: Duration,
+    /// Most silences kept (expired ones count until forgotten, a day after they end).
+    #[arg(long, default_value_t = 10_000)]
+    max_silences: usize,
+    /// Most matchers in one silence.
+    #[arg(long, default_value_t = 100)]
+    max_silence_matchers: usize,
+    /// Most bytes of one silence's matchers, comment and author.
+    #[arg(long, default_value_t = 64 << 10)]
+    max_silence_bytes: usize,
     /// Bearer tokens file: one `role token` per line (roles: publish, read, admin; `#`
     /// comments). SEXTANT_TOKEN_PUBLISH/READ/ADMIN add more. No tokens: authentication off.
     #[arg(long, value_name = "FILE")]
     tokens: Option<std::path::PathBuf>,
+    /// Join a cluster on NATS JetStream: server URLs, comma-separated
+    /// (`nats://127.0.0.1:4222,...`). Needs --node-id. See docs/cluster.md.
+    #[arg(long, value_name = "URLS", requires = "node_id")]
+    cluster: Option<String>,
+    /// This node's name in the cluster, unique among its nodes.
+    #[arg(long, value_name = "ID", requires = "cluster")]
+    node_id: Option<String>,
+    /// Partitions of a new cluster (ignored when the cluster exists).
+    #[arg(long, default_value_t = 64)]
+    cluster_partitions: u32,
+    /// JetStream replicas of a new cluster's stream: 3 in production, 1 for one nats-server.
+    #[arg(long, default_value_t = 1)]
+    cluster_replicas: usize,
+    /// Sextant nodes that store each partition, for a new cluster.
+    #[arg(long, default_value_t = 2)]
+    cluster_owners: usize,
+    /// Longest wait for JetStream to acknowledge a publish; then 503 with Retry-After.
+    #[arg(long, default_value = "5s", value_parser = humantime::parse_duration)]
+    cluster_publish_timeout: Duration,
+    /// A node whose heartbeat is older than this has left the cluster.
+    #[arg(long, default_value = "10s", value_parser = humantime::parse_duration)]
+    cluster_member_ttl: Duration,
 }
 
 fn millis(d: Duration) -> i64 {
@@ -147,6 +180,49 @@ fn config(a: ServeArgs) -> anyhow::Result<ServerConfig> {
         "--header-read-timeout must be above 0"
     );
     let max_age_ms = a.max_age.map(millis).unwrap_or(step_ms.max(60_000));
+    let retention_ms = millis(a.retention).max(step_ms);
+    let cluster = match (a.cluster, a.node_id) {
+        (Some(urls), Some(node_id)) => {
+            // The demo feed writes into the local store, which in a cluster holds only
+            // the partitions it owns; demo data goes through /api/v1/publish instead.
+            anyhow::ensure!(!a.demo, "--demo does not work with --cluster; publish demo data over HTTP (scripts/cluster-demo.sh)");
+            anyhow::ensure!(
+                !node_id.is_empty()
+                    && node_id.len() <= 64
+                    && node_id
+                        .bytes()
+                        .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_'),
+                "--node-id must be 1..=64 characters of A-Z a-z 0-9 - _"
+            );
+            anyhow::ensure!(
+                a.cluster_partitions >= 1,
+                "--cluster-partitions must be at least 1"
+            );
+            anyhow::ensure!(
+                (1..=5).contains(&a.cluster_replicas),
+                "--cluster-replicas must be 1..=5"
+            );
+            anyhow::ensure!(a.cluster_owners >= 1, "--cluster-owners must be at least 1");
+            anyhow::ensure!(
+                !a.cluster_member_ttl.is_zero() && !a.cluster_publish_timeout.is_zero(),
+                "--cluster-member-ttl and --cluster-publish-timeout must be above 0"
+            );
+            Some(sextant_server::cluster::ClusterConfig {
+                urls,
+                node_id,
+                create: sextant_server::cluster::Settings {
+                    partitions: a.cluster_partitions,
+                    replicas: a.cluster_replicas,
+                    owners: a.cluster_owners,
+                    retention_ms,
+                    step_ms,
+                },
+                publish_timeout: a.cluster_publish_timeout,
+                member_ttl: a.cluster_member_ttl,
+            })
+        }
+        _ => None,
+    };
     let tls = match (a.tls_cert, a.tls_key) {
         (Some(cert), Some(key)) => Some(sextant_server::TlsFiles { cert, key }),
         _ => None,
@@ -165,7 +241,7 @@ fn config(a: ServeArgs) -> anyhow::Result<ServerConfig> {
         store: StoreConfig {
             step_ms,
             block_len: a.block_len,
-            retention_ms: millis(a.retention).max(step_ms),
+            retention_ms,
             max_age_ms,
             max_series_per_query: a.max_series_per_query,
             max_series: a.max_series,
@@ -184,7 +260,7 @@ fn config(a: ServeArgs) -> anyhow::Result<ServerConfig> {
         },
         demo: a.demo,
         dashboards_dir: Some(a.data_dir.join("dashboards")),
-        wal: (!a.no_persist).then(|| sextant_server::WalConfig {
+        wal: (!a.no_persist).then(|| sextant_store::WalConfig {
             dir: a.data_dir.join("wal"),
             sync: a.wal_sync,
             segment_bytes: a.wal_segment_size.max(1024),
@@ -200,10 +276,16 @@ fn config(a: ServeArgs) -> anyhow::Result<ServerConfig> {
         tls,
         header_read_timeout: a.header_read_timeout,
         data_dir: Some(a.data_dir.clone()),
+        cluster,
         alerting: sextant_server::AlertingConfig {
             rules_file: a.rules,
             data_dir: Some(a.data_dir),
             external_url: String::new(),
+            silence_limits: sextant_server::SilenceLimits {
+                max_silences: a.max_silences,
+                max_matchers: a.max_silence_matchers,
+                max_bytes: a.max_silence_bytes,
+            },
         },
     })
 }

@@ -1,12 +1,13 @@
-//! The server monitors itself: its own meters, kept with `sextant-client`, are written into
-//! its own store once per step, in-process, so the server's health is one query away
-//! (`nf.app,sextant,:eq`).
+//! The server monitors itself: its own meters, kept in a `sextant-meters` registry (which has
+//! no publisher), are written into its own store once per step, in-process, so the server's
+//! health is one query away (`nf.app,sextant,:eq`). [`SelfMetrics::run`] is that registry's
+//! exporter, as the client's HTTP publisher is for a service's.
 //!
 //! | name | tags | what |
 //! |---|---|---|
 //! | `sextant.publish.requests` | | publish requests decoded, per second |
 //! | `sextant.publish.datapoints` | `result=accepted\|rejected` | datapoints of publish requests, per second |
-//! | `sextant.ingest.samples` | `result=stored\|ignored\|late\|tooOld\|fromFuture\|seriesLimit\|seriesPerNameLimit` | what the store did with samples, per second |
+//! | `sextant.ingest.samples` | `result=stored\|counterPrimed\|duplicate\|outOfOrder\|late\|tooOld\|fromFuture\|seriesLimit\|seriesPerNameLimit` | what the store did with samples, per second |
 //! | `sextant.store.series` | | live series (gauge) |
 //! | `sextant.store.memoryBytes` | | estimated bytes held by series, tags and index (gauge) |
 //! | `sextant.store.sealedBytes` | | encoded bytes of sealed blocks (gauge) |
@@ -17,11 +18,12 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use sextant_client::{ConfigBuilder, Gauge, Id, MonotonicCounter, PercentileTimer, Registry};
+use sextant_meters::{Gauge, Id, MonotonicCounter, PercentileTimer, Registry, RegistryConfig};
 
 use crate::clock::Clock;
-use crate::http::HttpCounters;
-use crate::store::Store;
+use crate::ingest::IngestService;
+use sextant_store::IngestCounters;
+use sextant_store::Store;
 
 /// Tag every self-metric carries, so one clause finds them all.
 const APP: (&str, &str) = ("nf.app", "sextant");
@@ -51,16 +53,11 @@ fn id(name: &str) -> Id {
 }
 
 impl SelfMetrics {
-    /// Meters on a registry that never publishes over HTTP: [`SelfMetrics::run`] writes
-    /// them into the store instead.
-    pub fn new(step: Duration) -> Result<SelfMetrics, sextant_client::Error> {
-        let config = ConfigBuilder::new()
-            .uri("http://127.0.0.1:0/unused")
-            .step(step)
-            .enabled(false)
-            .build()?;
+    /// Meters with step `step` (the store's): [`SelfMetrics::run`] writes them into the
+    /// store. Fails unless the step is a whole number of milliseconds.
+    pub fn new(step: Duration) -> Result<SelfMetrics, sextant_meters::Error> {
         Ok(SelfMetrics {
-            registry: Registry::new(config)?,
+            registry: Registry::new(RegistryConfig::new(step)?),
         })
     }
 
@@ -80,8 +77,14 @@ impl SelfMetrics {
             (result("sextant.ingest.samples", "stored"), |s| {
                 &s.counters().accepted
             }),
-            (result("sextant.ingest.samples", "ignored"), |s| {
-                &s.counters().ignored
+            (result("sextant.ingest.samples", "counterPrimed"), |s| {
+                &s.counters().primed
+            }),
+            (result("sextant.ingest.samples", "duplicate"), |s| {
+                &s.counters().duplicate
+            }),
+            (result("sextant.ingest.samples", "outOfOrder"), |s| {
+                &s.counters().out_of_order
             }),
             (result("sextant.ingest.samples", "late"), |s| {
                 &s.counters().late
@@ -114,9 +117,9 @@ impl SelfMetrics {
 
     /// Copies the counters into the meters, and the meters of the step just ended into
     /// the store. Returns how many datapoints were written.
-    fn collect(&self, totals: &Totals, store: &Store, http: &HttpCounters) -> usize {
+    fn collect(&self, totals: &Totals, store: &Store, http: &IngestCounters) -> usize {
         let load = |a: &AtomicU64| a.load(Ordering::Relaxed);
-        totals.publishes.set(load(&http.publishes));
+        totals.publishes.set(load(&http.batches));
         totals.accepted.set(load(&http.datapoints_accepted));
         totals.rejected.set(load(&http.datapoints_rejected));
         for (meter, counter) in &totals.samples {
@@ -130,7 +133,8 @@ impl SelfMetrics {
             totals.resident.set(rss as f64);
         }
         let mut written = 0;
-        for m in self.registry.measurements() {
+        let index = self.registry.advance();
+        for m in self.registry.measure(index) {
             let mut tags: Vec<(&str, &str)> = m.id.tags().collect();
             tags.push(("name", m.id.name()));
             tags.sort_unstable();
@@ -138,12 +142,13 @@ impl SelfMetrics {
                 written += 1;
             }
         }
+        self.registry.remove_expired(index);
         written
     }
 
     /// Every step, just after the boundary, writes the meters into `store`. Runs until the
     /// task is dropped.
-    pub async fn run(self, store: Arc<Store>, http: Arc<HttpCounters>, clock: Arc<dyn Clock>) {
+    pub async fn run(self, store: Arc<Store>, ingest: Arc<IngestService>, clock: Arc<dyn Clock>) {
         let totals = self.totals();
         let step = store.config().step_ms.max(1);
         loop {
@@ -152,7 +157,8 @@ impl SelfMetrics {
             let next = now - now.rem_euclid(step) + step + step.min(200) / 2;
             tokio::time::sleep(Duration::from_millis((next - now).max(1) as u64)).await;
             // Walking the store for its stats can take a while on a big store.
-            let written = tokio::task::block_in_place(|| self.collect(&totals, &store, &http));
+            let written =
+                tokio::task::block_in_place(|| self.collect(&totals, &store, ingest.counters()));
             tracing::trace!(written, "self metrics written");
         }
     }
@@ -169,8 +175,8 @@ fn resident_bytes() -> Option<u64> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::StoreConfig;
     use sextant_query::{Database, Query, ScanRequest};
+    use sextant_store::StoreConfig;
 
     #[test]
     fn meters_land_in_the_store_with_the_app_tag() -> Result<(), Box<dyn std::error::Error>> {
@@ -178,8 +184,8 @@ mod tests {
             step_ms: 1000,
             ..StoreConfig::default()
         });
-        let http = HttpCounters::default();
-        http.publishes.store(5, Ordering::Relaxed);
+        let http = IngestCounters::default();
+        http.batches.store(5, Ordering::Relaxed);
         let me = SelfMetrics::new(Duration::from_secs(1))?;
         let totals = me.totals();
         me.query_latency("json").record(Duration::from_millis(3));

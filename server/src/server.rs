@@ -12,7 +12,7 @@ use crate::alert::{Alerting, AlertingConfig};
 use crate::clock::{Clock, SystemClock};
 use crate::demo::Demo;
 use crate::http::{app, AppState, Limits};
-use crate::store::{Store, StoreConfig};
+use sextant_store::{Store, StoreConfig};
 
 /// Everything `sextant serve` can be told.
 #[derive(Debug, Clone)]
@@ -31,8 +31,9 @@ pub struct ServerConfig {
     pub dashboards_dir: Option<std::path::PathBuf>,
     /// The write-ahead log (`<data-dir>/wal`); `None` (`--no-persist`) keeps data in
     /// memory only.
-    pub wal: Option<crate::wal::WalConfig>,
-    /// Where checkpoints go (`<data-dir>/checkpoints`); used only with a log.
+    pub wal: Option<sextant_store::WalConfig>,
+    /// Where checkpoints go (`<data-dir>/checkpoints`); used with a log, or by a cluster
+    /// node (whose log is the stream).
     pub checkpoint_dir: Option<std::path::PathBuf>,
     /// Longest time between two checkpoints, besides one per block boundary; zero: block
     /// boundaries only.
@@ -40,7 +41,7 @@ pub struct ServerConfig {
     /// Bearer tokens per role; empty turns authentication off.
     pub auth: Arc<crate::auth::Tokens>,
     /// Limits of one graph query.
-    pub query_limits: crate::graph::QueryLimits,
+    pub query_limits: crate::grapher::QueryLimits,
     /// Certificate and key to serve HTTPS with; `None` serves plain HTTP.
     pub tls: Option<crate::listen::TlsFiles>,
     /// Longest time a client may take to send a request's headers.
@@ -48,6 +49,8 @@ pub struct ServerConfig {
     /// The data directory, locked for the server's lifetime so a second server cannot
     /// share it; `None` locks nothing (tests with no files).
     pub data_dir: Option<std::path::PathBuf>,
+    /// Join a cluster on NATS JetStream instead of keeping a log of our own.
+    pub cluster: Option<crate::cluster::ClusterConfig>,
 }
 
 /// A bound, not yet running server.
@@ -58,7 +61,10 @@ pub struct Server {
     checkpoint_dir: Option<std::path::PathBuf>,
     checkpoint_interval: Duration,
     listen: crate::listen::ListenConfig,
-    data_dir_lock: Option<crate::datadir::DataDirLock>,
+    data_dir_lock: Option<sextant_store::DataDirLock>,
+    cluster: Option<crate::cluster::Cluster>,
+    /// A cluster node's stream position per partition.
+    positions: Option<Arc<sextant_store::StreamPositions>>,
 }
 
 impl Server {
@@ -75,30 +81,77 @@ impl Server {
         let data_dir_lock = config
             .data_dir
             .as_deref()
-            .map(crate::datadir::DataDirLock::acquire)
+            .map(sextant_store::DataDirLock::acquire)
             .transpose()?;
         let listener = TcpListener::bind(config.listen).await?;
         let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+        // A cluster node joins first: its checkpoint is read against the cluster's stream
+        // and partition count.
+        let cluster = match config.cluster {
+            Some(c) => {
+                let scheme = if tls.is_some() { "https" } else { "http" };
+                let url = format!("{scheme}://{}", listener.local_addr()?);
+                let cluster = crate::cluster::Cluster::join(c, &config.store, url)
+                    .await
+                    .map_err(|e| std::io::Error::other(format!("cannot join the cluster: {e}")))?;
+                Some(cluster)
+            }
+            None => None,
+        };
         // Recovery runs before anything is answered: the listener only accepts once `run`
         // starts.
-        let (store, wal, checkpoint_dir) = match (config.wal, config.checkpoint_dir) {
-            (Some(wal), Some(dir)) => {
-                let now = clock.now_ms();
-                let (store, wal, dir) = tokio::task::spawn_blocking(move || {
-                    crate::checkpoint::recover(config.store, wal, &dir, now)
-                        .map(|(store, wal)| (store, wal, dir))
-                })
-                .await
-                .map_err(|e| std::io::Error::other(format!("recovery failed: {e}")))??;
-                (store, Some(wal), Some(dir))
-            }
-            (Some(wal), None) => {
-                let store = Store::new(config.store);
-                let wal = crate::wal::recover(&store, wal, clock.now_ms(), 0, &mut |_, _| true)?;
-                (store, Some(wal), None)
-            }
-            (None, _) => (Store::new(config.store), None, None),
-        };
+        let (store, wal, checkpoint_dir, positions) =
+            match (&cluster, config.wal, config.checkpoint_dir) {
+                // In a cluster the stream is the log: no log of our own; the checkpoint holds
+                // each partition's stream position to resume from.
+                (Some(c), _, dir) => {
+                    let (stream, partitions) = (c.stream_id(), c.settings().partitions);
+                    match dir {
+                        Some(dir) => {
+                            let store_config = config.store;
+                            let (store, positions, dir) = tokio::task::spawn_blocking(move || {
+                                sextant_store::recover_partitioned_store(
+                                    store_config,
+                                    &dir,
+                                    stream,
+                                    partitions,
+                                )
+                                .map(|(store, positions)| (store, positions, dir))
+                            })
+                            .await
+                            .map_err(|e| {
+                                std::io::Error::other(format!("recovery failed: {e}"))
+                            })??;
+                            (store, None, Some(dir), Some(Arc::new(positions)))
+                        }
+                        None => (
+                            Store::new(config.store),
+                            None,
+                            None,
+                            Some(Arc::new(sextant_store::StreamPositions::new(partitions))),
+                        ),
+                    }
+                }
+                (None, Some(wal), Some(dir)) => {
+                    let now = clock.now_ms();
+                    let (store, wal, dir) = tokio::task::spawn_blocking(move || {
+                        sextant_store::recover_store(config.store, wal, &dir, now)
+                            .map(|(store, wal)| (store, wal, dir))
+                    })
+                    .await
+                    .map_err(|e| std::io::Error::other(format!("recovery failed: {e}")))??;
+                    (store, Some(wal), Some(dir), None)
+                }
+                (None, Some(wal), None) => {
+                    let store = Store::new(config.store);
+                    let wal =
+                        sextant_store::recover_wal(&store, wal, clock.now_ms(), 0, &mut |_, _| {
+                            true
+                        })?;
+                    (store, Some(wal), None, None)
+                }
+                (None, None, _) => (Store::new(config.store), None, None, None),
+            };
         let store = Arc::new(store);
         let mut alerting = config.alerting;
         if alerting.external_url.is_empty() {
@@ -109,12 +162,19 @@ impl Server {
             .map_err(|e| std::io::Error::other(format!("alert rules: {e}")))?;
         let mut state = AppState::new(store, clock, config.limits);
         state.alerting = Arc::new(alerting);
-        state.wal = wal.map(Arc::new);
+        if let Some(wal) = wal {
+            state = state.with_wal(Arc::new(wal));
+        }
         state.auth = config.auth;
-        state.query_limits = config.query_limits;
+        state = state.with_query_limits(config.query_limits);
         if let Some(dir) = config.dashboards_dir {
             state.dashboards = Arc::new(crate::dashboard::DashboardStore::in_dir(dir));
         }
+        if let Some(c) = &cluster {
+            state = state.with_log(c.log());
+            state.cluster = Some(c.status());
+        }
+        state.checkpoints_enabled = state.wal.is_some() || checkpoint_dir.is_some();
         Ok(Server {
             listener,
             state,
@@ -126,6 +186,8 @@ impl Server {
                 header_read_timeout: config.header_read_timeout,
             },
             data_dir_lock,
+            cluster,
+            positions,
         })
     }
 
@@ -156,6 +218,7 @@ impl Server {
         // Backfill before maintenance starts: sealing runs by the clock and would close
         // the old blocks the backfill is still writing.
         let demo = self.demo.then(|| {
+            crate::demo::install_dashboards(&self.state.dashboards);
             let demo = Demo::new(store.clone());
             let now = clock.now_ms();
             let seeded = demo.backfill(now);
@@ -187,7 +250,7 @@ impl Server {
         });
         let selfmon =
             self.state.selfmon.clone().map(|m| {
-                tokio::spawn(m.run(store.clone(), self.state.meters.clone(), clock.clone()))
+                tokio::spawn(m.run(store.clone(), self.state.ingest.clone(), clock.clone()))
             });
         let alerting = self.state.alerting.spawn();
         // The log keeps what the store may still hold: a segment whose newest point is
@@ -207,10 +270,18 @@ impl Server {
                 }
             })
         });
-        let checkpoints = match (&wal, self.checkpoint_dir.clone()) {
-            (Some(wal), Some(dir)) => Some(Checkpointer {
+        let source = match (&wal, &self.positions, &self.cluster) {
+            (Some(wal), _, _) => Some(CheckpointSource::Wal(wal.clone())),
+            (None, Some(positions), Some(cluster)) => Some(CheckpointSource::Stream {
+                positions: positions.clone(),
+                stream: cluster.stream_id(),
+            }),
+            _ => None,
+        };
+        let checkpoints = match (source, self.checkpoint_dir.clone()) {
+            (Some(source), Some(dir)) => Some(Checkpointer {
                 store: store.clone(),
-                wal: wal.clone(),
+                source,
                 dir,
                 status: self.state.checkpoint.clone(),
                 running: Arc::default(),
@@ -247,9 +318,20 @@ impl Server {
                 }
             })
         });
+        let ownership = self
+            .cluster
+            .as_ref()
+            .zip(self.positions.clone())
+            .map(|(c, positions)| c.spawn(store.clone(), positions));
         let router = app(self.state);
         let result = crate::listen::serve(self.listener, router, self.listen, shutdown).await;
         maintenance.abort();
+        if let Some(task) = ownership {
+            task.abort();
+        }
+        if let Some(c) = &self.cluster {
+            c.leave().await;
+        }
         if let Some(task) = wal_truncation {
             task.abort();
         }
@@ -277,11 +359,22 @@ impl Server {
     }
 }
 
+/// What a checkpoint saves besides the series: the log position (a single node), or the
+/// stream position of every partition (a cluster node, whose log is the stream).
+#[derive(Clone)]
+enum CheckpointSource {
+    Wal(Arc<sextant_store::Wal>),
+    Stream {
+        positions: Arc<sextant_store::StreamPositions>,
+        stream: u64,
+    },
+}
+
 /// What the checkpoint task needs; cloned into each blocking run.
 #[derive(Clone)]
 struct Checkpointer {
     store: Arc<Store>,
-    wal: Arc<crate::wal::Wal>,
+    source: CheckpointSource,
     dir: std::path::PathBuf,
     status: Arc<parking_lot::Mutex<crate::http::CheckpointStatus>>,
     /// Held while one runs: the stop's final checkpoint must not overlap a periodic one
@@ -293,7 +386,21 @@ impl Checkpointer {
     /// Writes one checkpoint, logs and records the outcome.
     fn run(&self, now: i64) {
         let _running = self.running.lock();
-        match crate::checkpoint::write(&self.store, &self.wal, &self.dir, now) {
+        let written = match &self.source {
+            CheckpointSource::Wal(wal) => {
+                sextant_store::write_checkpoint(&self.store, wal, &self.dir, now)
+            }
+            CheckpointSource::Stream { positions, stream } => {
+                sextant_store::write_partitioned_checkpoint(
+                    &self.store,
+                    positions,
+                    *stream,
+                    &self.dir,
+                    now,
+                )
+            }
+        };
+        match written {
             Ok(w) => {
                 tracing::info!(
                     checkpoint = %w.path.display(),

@@ -13,21 +13,27 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 pub const DEADLINE: Duration = Duration::from_secs(30);
 
 /// Path of the freshly built server binary; builds it once per test process so the tests
-/// never run against a stale binary.
+/// never run against a stale binary. The debug build, unless `SEXTANT_E2E_PROFILE=release`
+/// (for the benchmarks among the e2e tests, such as `browser_perf`).
 pub fn binary() -> PathBuf {
     static BIN: OnceLock<PathBuf> = OnceLock::new();
     BIN.get_or_init(|| {
         let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
         let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+        let release = std::env::var("SEXTANT_E2E_PROFILE").is_ok_and(|p| p == "release");
+        let mut args = vec![
+            "build",
+            "--locked",
+            "-p",
+            "sextant-server",
+            "--bin",
+            "sextant",
+        ];
+        if release {
+            args.push("--release");
+        }
         let status = Command::new(cargo)
-            .args([
-                "build",
-                "--locked",
-                "-p",
-                "sextant-server",
-                "--bin",
-                "sextant",
-            ])
+            .args(&args)
             .current_dir(&root)
             .status()
             .expect("cargo build of the sextant binary could not start");
@@ -35,7 +41,9 @@ pub fn binary() -> PathBuf {
         let target = std::env::var("CARGO_TARGET_DIR")
             .map(PathBuf::from)
             .unwrap_or_else(|_| root.join("target"));
-        target.join("debug").join("sextant")
+        target
+            .join(if release { "release" } else { "debug" })
+            .join("sextant")
     })
     .clone()
 }
@@ -297,10 +305,16 @@ pub struct BinaryAnswer {
 
 /// GET `url`, keeping the body as bytes.
 pub fn get_bytes(url: &str) -> BinaryAnswer {
-    let mut r = agent()
-        .get(url)
-        .call()
-        .unwrap_or_else(|e| panic!("request failed: {e}"));
+    get_bytes_with(url, &[])
+}
+
+/// GET `url` with extra headers (e.g. a browser's `user-agent`), keeping the body as bytes.
+pub fn get_bytes_with(url: &str, headers: &[(&str, &str)]) -> BinaryAnswer {
+    let mut req = agent().get(url);
+    for (k, v) in headers {
+        req = req.header(*k, *v);
+    }
+    let mut r = req.call().unwrap_or_else(|e| panic!("request failed: {e}"));
     let content_type = r
         .headers()
         .get("content-type")

@@ -1,6 +1,6 @@
 //! `/api/v1/graph` images and the dashboards API, against the real server with demo data.
 
-use sextant_e2e::{delete, get, get_bytes, put_json, TestServer};
+use sextant_e2e::{delete, get, get_bytes, get_bytes_with, put_json, TestServer};
 
 const CPU: &str = "name,ssCpuUser,:eq,(,nf.app,),:by";
 
@@ -35,10 +35,23 @@ fn png_is_the_default_and_svg_on_request() {
 #[test]
 fn errors_for_images_are_images_with_400() {
     let server = demo();
-    let bad = get_bytes(&server.at("/api/v1/graph?q=name,ssCpuUser,:eq,:nosuchword"));
+    // Without `format`, a browser gets the message drawn (so an `<img>` shows it) and any
+    // other client Atlas's JSON error (Atlas: `PngGraphEngine` errors by User-Agent).
+    let url = server.at("/api/v1/graph?q=name,ssCpuUser,:eq,:nosuchword");
+    let browser = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 Chrome/120.0 Safari/537.36";
+    let bad = get_bytes_with(&url, &[("user-agent", browser)]);
     assert_eq!(bad.status, 400);
     assert_eq!(bad.content_type, "image/png");
     assert!(bad.body.starts_with(b"\x89PNG"));
+    let script = get(&url);
+    assert_eq!(script.status, 400);
+    assert_eq!(script.header("content-type"), Some("application/json"));
+    assert_eq!(script.json()["type"], "error", "{}", script.body);
+    let message = script.json()["message"].as_str().unwrap_or("").to_string();
+    assert!(message.contains(":nosuchword at 19"), "{message}");
+    // Asked for explicitly, the image is drawn for every client.
+    let png = get_bytes(&server.at("/api/v1/graph?q=:nosuchword&format=png"));
+    assert_eq!((png.status, png.content_type.as_str()), (400, "image/png"));
 
     let svg = get(&server.at("/api/v1/graph?q=1&format=svg&w=abc"));
     assert_eq!(svg.status, 400);
@@ -55,9 +68,10 @@ fn errors_for_images_are_images_with_400() {
 fn dashboards_crud_and_name_validation() {
     let server = demo();
     let url = |name: &str| server.at(&format!("/api/v1/dashboards/{name}"));
+    // The demo ships two dashboards.
     assert_eq!(
         get(&server.at("/api/v1/dashboards")).json(),
-        serde_json::json!([])
+        serde_json::json!(["service-overview", "sextant-self"])
     );
     assert_eq!(get(&url("ops")).status, 404);
 
@@ -67,7 +81,7 @@ fn dashboards_crud_and_name_validation() {
     assert_eq!(get(&url("ops")).json()["graphs"][0]["title"], "cpu");
     assert_eq!(
         get(&server.at("/api/v1/dashboards")).json(),
-        serde_json::json!(["ops"])
+        serde_json::json!(["ops", "service-overview", "sextant-self"])
     );
 
     let replaced = put_json(&url("ops"), r#"{"title":"Ops 2","graphs":[]}"#);

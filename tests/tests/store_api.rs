@@ -233,6 +233,15 @@ fn concurrent_publishers_and_readers_lose_nothing() {
             );
         }
     }
+    // The stats count every one of the 4 000 points as held (the server's own meters add
+    // theirs), and the bytes that hold them.
+    let stats = get(&s.at("/api/v1/stats")).json();
+    let held = ["sealedDatapoints", "openDatapoints"]
+        .iter()
+        .map(|k| stats[k].as_u64().unwrap_or(0))
+        .sum::<u64>();
+    assert!(held >= 4000, "{stats}");
+    assert!(stats["openBytes"].as_u64().unwrap_or(0) > 0, "{stats}");
 }
 
 /// The server writes its own meters into its store each step (issue: client library).

@@ -1,20 +1,11 @@
 // Sextant web UI: one page, five views (graph, tags, dashboards, dashboard, alerts). Every view
-// is driven by the query string, so any URL restores what was on screen.
+// is driven by the query string, so any URL restores what was on screen. Loaded last: chart.js
+// (fmt, el, SextantChart), editor.js, dashboards.js and alerts.js define what this calls.
 "use strict";
 
 const $ = (id) => document.getElementById(id);
-const GRAPH_FIELDS = ["q", "s", "e", "tz", "step", "w", "h", "theme"];
-const DEFAULTS = { s: "e-3h", e: "now", tz: "UTC", w: "700", h: "300", theme: "light" };
-
-function el(tag, attrs, ...children) {
-  const node = document.createElement(tag);
-  for (const [k, v] of Object.entries(attrs || {})) {
-    if (k === "onclick") node.addEventListener("click", v);
-    else node.setAttribute(k, v);
-  }
-  for (const c of children) node.append(c instanceof Node ? c : document.createTextNode(String(c)));
-  return node;
-}
+const GRAPH_FIELDS = ["q", "s", "e", "tz", "step", "w", "h", "theme", "refresh"];
+const DEFAULTS = { s: "e-3h", e: "now", tz: "UTC", w: "700", h: "300", theme: "light", refresh: "0" };
 
 // ---- authentication ---------------------------------------------------------------
 // With tokens configured on the server, every API call carries `Authorization: Bearer`.
@@ -79,16 +70,26 @@ async function getJson(url, init) {
   return { ok: r.ok, status: r.status, body };
 }
 
-function fmt(v) {
-  if (v === null || v === undefined || v === "NaN" || Number.isNaN(v)) return "NaN";
-  if (typeof v === "string") return v;
-  const a = Math.abs(v);
-  const units = [[1e12, "T"], [1e9, "G"], [1e6, "M"], [1e3, "k"], [1, ""], [1e-3, "m"], [1e-6, "u"]];
-  if (a === 0) return "0";
-  // Trailing zeros go only after a decimal point: 280 must stay 280.
-  const trim = (t) => (t.includes(".") ? t.replace(/0+$/, "").replace(/\.$/, "") : t);
-  for (const [f, p] of units) if (a >= f) return trim((v / f).toPrecision(3)) + p;
-  return v.toExponential(2);
+function errorText(r) {
+  return (r.body && r.body.message) || ("HTTP " + r.status);
+}
+
+// ---- theme ------------------------------------------------------------------------
+// One theme for the page and its charts: the header's selector, remembered in
+// localStorage, overridden by a `theme` URL parameter (so shared links keep theirs).
+
+function pageTheme() {
+  return document.documentElement.dataset.theme === "dark" ? "dark" : "light";
+}
+
+function initTheme(onChange) {
+  const sel = $("theme");
+  sel.value = pageTheme();
+  sel.addEventListener("change", () => {
+    document.documentElement.dataset.theme = sel.value;
+    try { localStorage.setItem("sextant.theme", sel.value); } catch (_) { /* private mode */ }
+    if (onChange) onChange(sel.value);
+  });
 }
 
 // An <img> showing the chart at `url`.
@@ -96,6 +97,31 @@ function chartImg(url, alt) {
   const img = el("img", { alt });
   showImage(img, url);
   return img;
+}
+
+// Loads /api/v1/chart for `params` and draws it into `box` with its legend table; returns
+// the answer (`ok`, `status`, `body`). A failed query shows its message in the box.
+async function loadChart(box, legend, params, width, height, onZoom) {
+  let r = await getJson("/api/v1/chart?" + params);
+  // A busy server (every query slot taken, 503) asks to come back: a dashboard's panels all
+  // ask at once, so a few waits are normal.
+  for (let attempt = 0; r.status === 503 && attempt < 10; attempt++) {
+    await new Promise((done) => setTimeout(done, 500 * (attempt + 1)));
+    r = await getJson("/api/v1/chart?" + params);
+  }
+  if (box.sextantPlot) { box.sextantPlot.destroy(); box.sextantPlot = null; }
+  if (!r.ok) {
+    box.replaceChildren(el("div", { class: "error" }, errorText(r)));
+    if (legend) legend.tBodies[0].replaceChildren();
+    box.dataset.drawn = "error";
+    return r;
+  }
+  const t0 = performance.now();
+  SextantChart.draw(box, legend, r.body, width, height, { onZoom });
+  // The page's own drawing time (main thread), summed for the benchmark.
+  window.sextantDrawMs = (window.sextantDrawMs || 0) + performance.now() - t0;
+  box.dataset.drawn = String(Date.now());
+  return r;
 }
 
 // ---- graph view -------------------------------------------------------------------
@@ -111,12 +137,13 @@ function graphParams() {
 
 function fillGraphForm(params) {
   for (const f of GRAPH_FIELDS) {
+    if (f === "theme") continue;
     const v = params.get(f);
     $(f).value = v !== null ? v : (DEFAULTS[f] || "");
   }
   const s = $("s").value;
   const preset = [...$("range").options].find((o) => o.value === s);
-  $("range").value = preset ? s : "custom";
+  $("range").value = preset && $("e").value === "now" ? s : "custom";
 }
 
 let checkTimer = null;
@@ -124,11 +151,11 @@ async function checkExpression() {
   const q = $("q").value.trim();
   const err = $("q-error");
   const stack = $("stack");
-  stack.replaceChildren();
-  if (!q) { err.hidden = true; return false; }
+  if (!q) { stack.replaceChildren(); err.hidden = true; return false; }
   const r = await getJson("/api/v1/expr?q=" + encodeURIComponent(q));
+  stack.replaceChildren();
   if (!r.ok) {
-    const msg = (r.body && r.body.message) || ("HTTP " + r.status);
+    const msg = errorText(r);
     const m = /^(.*?) at (\d+): /.exec(msg);
     let text = msg;
     if (m) {
@@ -146,21 +173,10 @@ async function checkExpression() {
   return true;
 }
 
-async function showLegendAndData(params) {
-  const legend = $("legend").tBodies[0];
-  const stats = new URLSearchParams(params);
-  stats.set("format", "stats.json");
-  const s = await getJson("/api/v1/graph?" + stats);
-  legend.replaceChildren();
-  if (s.ok) {
-    s.body.legend.forEach((label, i) => {
-      const st = s.body.stats[i] || {};
-      legend.append(el("tr", {}, el("td", {}, label), el("td", {}, fmt(st.max)),
-        el("td", {}, fmt(st.min)), el("td", {}, fmt(st.avg)), el("td", {}, fmt(st.last))));
-    });
-  }
+async function showData(params) {
   const data = new URLSearchParams(params);
   data.set("format", "std.json");
+  data.delete("refresh");
   const d = await getJson("/api/v1/graph?" + data);
   const head = $("data").tHead;
   const body = $("data").tBodies[0];
@@ -174,18 +190,58 @@ async function showLegendAndData(params) {
   });
 }
 
-async function runGraph(push) {
+// A zoom fixes the range to absolute times; live refresh pauses until "Zoom out".
+function zoomGraph(from, to) {
+  $("s").value = String(from);
+  $("e").value = String(to);
+  $("range").value = "custom";
+  runGraph(true);
+}
+
+function isLive() {
+  return $("e").value.trim() === "now" || $("e").value.trim() === "";
+}
+
+let graphTimer = null;
+function scheduleGraph() {
+  clearInterval(graphTimer);
+  const secs = Number($("refresh").value);
+  const status = $("chart-status");
+  if (secs > 0 && !isLive()) {
+    status.textContent = "refresh paused while zoomed";
+    return;
+  }
+  status.textContent = secs > 0 ? "live: every " + $("refresh").selectedOptions[0].textContent : "";
+  if (secs > 0) graphTimer = setInterval(() => runGraph(false, true), secs * 1000);
+}
+
+async function runGraph(push, quiet) {
   const params = graphParams();
   const qs = params.toString();
   if (push) history.pushState(null, "", "/?" + qs);
+  else if (!quiet) history.replaceState(null, "", "/?" + qs);
   const share = location.origin + "/?" + qs;
   $("share").href = share;
   $("share").textContent = share;
-  if (!params.get("q")) return;
-  const ok = await checkExpression();
-  // The image is shown even for a bad expression: it is the server's error image.
-  showImage($("chart"), "/api/v1/graph?" + qs);
-  if (ok) await showLegendAndData(params);
+  const q = params.get("q");
+  $("guide").hidden = Boolean(q);
+  $("chart-box").hidden = !q;
+  $("graph-extras").hidden = !q;
+  $("zoom-out").hidden = isLive();
+  if (!q) return;
+  const chartParams = new URLSearchParams(params);
+  chartParams.delete("refresh");
+  $("png-link").href = "/api/v1/graph?" + chartParams;
+  $("png-link").hidden = false;
+  const ok = quiet ? true : await checkExpression();
+  const w = Number($("w").value) || 700;
+  const h = Number($("h").value) || 300;
+  const r = await loadChart($("chart"), $("legend"), chartParams, w, h, zoomGraph);
+  if (ok && r.ok) {
+    if (!quiet) rememberExpression(q);
+    if ($("data").closest("details").open || !quiet) await showData(params);
+  }
+  scheduleGraph();
 }
 
 async function addToDashboard() {
@@ -195,15 +251,48 @@ async function addToDashboard() {
   const url = "/api/v1/dashboards/" + encodeURIComponent(name);
   const cur = await getJson(url);
   const dash = cur.ok ? cur.body : { title: name, graphs: [] };
+  dash.graphs = dash.graphs || [];
   dash.graphs.push({
     title: $("dash-title").value.trim() || $("q").value.trim(),
     q: $("q").value.trim(),
     w: Number($("w").value) || 700,
     h: Number($("h").value) || 300,
-    theme: $("theme").value,
   });
   const r = await getJson(url, { method: "PUT", headers: { "content-type": "application/json" }, body: JSON.stringify(dash) });
-  status.textContent = r.ok ? "saved to " + name : "failed: " + ((r.body && r.body.message) || r.status);
+  status.textContent = r.ok ? "saved to " + name : "failed: " + errorText(r);
+}
+
+// The landing page: example expressions that graph on click, and the saved dashboards.
+const EXAMPLES = [
+  ["name,ssCpuUser,:eq,(,nf.app,),:by", "user CPU, one line per app"],
+  ["name,server.requestCount,:eq,(,status,),:by,:stack", "requests per second by status, stacked"],
+  ["name,server.requestCount,:eq,status,5xx,:eq,:and,:sum,name,server.requestCount,:eq,:sum,:div,100,:mul,errors in percent,:legend", "share of 5xx responses"],
+  ["name,server.ptime,:eq,(,50,90,99,),:percentiles", "latency percentiles"],
+  ["nf.app,sextant,:eq,name,sextant.store.series,:eq,:and", "the server's own series count"],
+];
+
+async function showGuide() {
+  const list = $("examples");
+  list.replaceChildren();
+  for (const [q, what] of EXAMPLES) {
+    const a = el("a", { href: "/?" + new URLSearchParams({ q }), class: "example" }, q);
+    a.addEventListener("click", (ev) => {
+      ev.preventDefault();
+      $("q").value = q;
+      runGraph(true);
+    });
+    list.append(el("li", {}, a, " — " + what));
+  }
+  const r = await getJson("/api/v1/dashboards");
+  if (r.ok && r.body.length) {
+    const links = $("guide-dashboard-links");
+    links.replaceChildren();
+    r.body.forEach((name, i) => {
+      if (i) links.append(", ");
+      links.append(el("a", { href: "/?view=dashboard&name=" + encodeURIComponent(name) }, name));
+    });
+    $("guide-dashboards").hidden = false;
+  }
 }
 
 function initGraph(params) {
@@ -217,7 +306,18 @@ function initGraph(params) {
     clearTimeout(checkTimer);
     checkTimer = setTimeout(checkExpression, 300);
   });
+  $("refresh").addEventListener("change", () => runGraph(false));
+  $("zoom-out").addEventListener("click", () => {
+    const preset = params.get("s") && !/^\d+$/.test(params.get("s")) ? params.get("s") : "e-3h";
+    $("s").value = preset;
+    $("e").value = "now";
+    $("range").value = [...$("range").options].some((o) => o.value === preset) ? preset : "custom";
+    runGraph(true);
+  });
   $("dash-add").addEventListener("click", addToDashboard);
+  $("data").closest("details").addEventListener("toggle", () => showData(graphParams()));
+  initEditor();
+  showGuide();
   runGraph(false);
 }
 
@@ -232,7 +332,7 @@ async function loadTags(params) {
   keys.replaceChildren();
   $("tag-values").tBodies[0].replaceChildren();
   if (!r.ok) {
-    err.textContent = (r.body && r.body.message) || ("HTTP " + r.status);
+    err.textContent = errorText(r);
     err.hidden = false;
     return;
   }
@@ -284,101 +384,6 @@ function initTags(params) {
   loadTags(params);
 }
 
-// ---- dashboards -------------------------------------------------------------------
-
-async function initDashboards() {
-  const r = await getJson("/api/v1/dashboards");
-  const list = $("dash-list");
-  list.replaceChildren();
-  for (const name of (r.ok ? r.body : [])) {
-    list.append(el("li", {}, el("a", { href: "/?view=dashboard&name=" + encodeURIComponent(name) }, name)));
-  }
-  $("dash-new").addEventListener("submit", async (ev) => {
-    ev.preventDefault();
-    const name = $("dash-new-name").value.trim();
-    const url = "/api/v1/dashboards/" + encodeURIComponent(name);
-    const put = await getJson(url, { method: "PUT", headers: { "content-type": "application/json" }, body: JSON.stringify({ title: name, graphs: [] }) });
-    if (put.ok) location.href = "/?view=dashboard&name=" + encodeURIComponent(name);
-  });
-}
-
-let refreshTimer = null;
-async function initDashboard(params) {
-  const name = params.get("name") || "";
-  const url = "/api/v1/dashboards/" + encodeURIComponent(name);
-  const r = await getJson(url);
-  const grid = $("dash-grid");
-  if (!r.ok) { $("dashboard-title").textContent = "no dashboard named " + name; return; }
-  const dash = r.body;
-  $("dashboard-title").textContent = dash.title || name;
-  if (params.get("s")) $("dash-range").value = params.get("s");
-  if (params.get("refresh")) $("dash-refresh").value = params.get("refresh");
-  const draw = () => {
-    grid.replaceChildren();
-    for (const g of dash.graphs || []) {
-      const p = new URLSearchParams({ q: g.q, s: $("dash-range").value, tz: params.get("tz") || "UTC",
-        w: g.w || 400, h: g.h || 200, theme: g.theme || "light", _t: Date.now() });
-      grid.append(el("figure", {}, el("figcaption", {}, g.title || g.q), chartImg("/api/v1/graph?" + p, g.title || g.q)));
-    }
-  };
-  const schedule = () => {
-    clearInterval(refreshTimer);
-    const secs = Number($("dash-refresh").value);
-    if (secs > 0) refreshTimer = setInterval(draw, secs * 1000);
-    const p = new URLSearchParams({ view: "dashboard", name, s: $("dash-range").value, refresh: $("dash-refresh").value });
-    history.replaceState(null, "", "/?" + p);
-  };
-  $("dash-range").addEventListener("change", () => { draw(); schedule(); });
-  $("dash-refresh").addEventListener("change", schedule);
-  $("dash-delete").addEventListener("click", async () => {
-    await api(url, { method: "DELETE" });
-    location.href = "/?view=dashboards";
-  });
-  draw();
-  schedule();
-}
-
-// ---- alerts view ------------------------------------------------------------------
-
-// The rules' chart links are absolute (for notifications); the page loads them from
-// wherever it was itself served.
-function localUrl(url) {
-  const u = new URL(url, location.href);
-  return u.pathname + u.search;
-}
-
-function labelText(labels) {
-  return Object.entries(labels || {}).map(([k, v]) => k + "=" + v).join(", ");
-}
-
-async function initAlerts() {
-  const [rules, alerts] = await Promise.all([getJson("/api/v1/rules"), getJson("/api/v1/alerts")]);
-  const failed = [rules, alerts].find((r) => !r.ok);
-  if (failed) {
-    $("alerts-error").textContent = (failed.body && failed.body.message) || "HTTP " + failed.status;
-    $("alerts-error").hidden = false;
-    return;
-  }
-  const body = $("alerts-table").querySelector("tbody");
-  const list = Array.isArray(alerts.body) ? alerts.body : (alerts.body.alerts || []);
-  for (const a of list) {
-    body.append(el("tr", { class: "alert-" + a.state },
-      el("td", {}, a.rule), el("td", {}, a.state), el("td", {}, labelText(a.labels)),
-      el("td", {}, fmt(a.value)), el("td", {}, a.activeAt || ""), el("td", {}, a.silenced ? "yes" : "")));
-  }
-  if (list.length === 0) body.append(el("tr", {}, el("td", { colspan: "6" }, "No alerts.")));
-  const grid = $("rules-grid");
-  for (const r of rules.body.rules || []) {
-    const caption = el("figcaption", {},
-      el("strong", {}, r.name), " ", el("span", { class: "rule-state" }, r.state + " / " + r.health),
-      r.lastError ? el("div", { class: "error" }, r.lastError) : "");
-    const img = chartImg(localUrl(r.graphURL) + "&w=500&h=200", "chart of " + r.name);
-    const link = el("a", { href: "/?" + new URLSearchParams({ q: r.expr }).toString() }, img);
-    grid.append(el("figure", { class: "rule" }, caption, link, el("code", {}, r.expr)));
-  }
-  if ((rules.body.rules || []).length === 0) grid.append(el("p", {}, "No rules loaded (start the server with --rules FILE)."));
-}
-
 // ---- routing ----------------------------------------------------------------------
 
 function main() {
@@ -392,11 +397,17 @@ function main() {
   // The tag explorer keeps the graph's expression so a click can extend it.
   const q = params.get("q");
   if (q) $("nav-tags").href = "/?view=tags&q=" + encodeURIComponent(q);
+  // Charts are drawn in the theme's colors by the server: redraw on a change.
+  let redraw = () => {};
+  initTheme(() => redraw());
   if (view === "tags") initTags(params);
   else if (view === "dashboards") initDashboards();
-  else if (view === "dashboard") initDashboard(params);
+  else if (view === "dashboard") redraw = initDashboard(params);
   else if (view === "alerts") initAlerts();
-  else initGraph(params);
+  else {
+    initGraph(params);
+    redraw = () => runGraph(false);
+  }
   window.addEventListener("popstate", () => location.reload());
 }
 

@@ -51,6 +51,12 @@ fn render(c: &mut Criterion) {
     c.bench_function("svg 700x300, 10 lines x 180 points", |b| {
         b.iter(|| sextant_ui::render_svg(&p, &l).expect("renders"))
     });
+    // Text-heavy: 50 legend entries with stats, all rasterised by `glyphs.rs`.
+    let (p, l) = chart(180, 50, "e-3h");
+    assert_eq!(l.len(), 50);
+    c.bench_function("png 700x300, 50 lines with legend stats", |b| {
+        b.iter(|| sextant_ui::render_png(&p, &l).expect("renders"))
+    });
     let (p, l) = chart(1440, 5, "e-1d");
     assert!(p.window.len() >= 1440, "{}", p.window.len());
     c.bench_function("png 700x300, 5 lines x 1440 points", |b| {

@@ -2,13 +2,13 @@
 //! ticks of each axis, and where every element sits. Drawing (in `draw.rs`) only reads
 //! this, so PNG and SVG share one layout.
 
-use plotters::style::{FontDesc, FontStyle};
 use sextant_query::{
-    GraphLine, GraphParams, Layout as SizeLayout, LineStyle, PlotBound, SortBy, SortOrder,
-    SummaryStats, Theme, TimeSeries, MAX_Y_AXES,
+    GraphLine, GraphParams, Layout as SizeLayout, LineStyle, PlotBound, SortBy, SortOrder, Theme,
+    TickLabelMode, TimeSeries, MAX_Y_AXES,
 };
 
 use crate::color::{ColorCycle, Rgba};
+use crate::data::SummaryStats;
 use crate::fonts;
 use crate::heatmap::Heatmap;
 use crate::ticks::{self, TimeTick, ValueRange};
@@ -86,19 +86,23 @@ impl Metrics {
 
 /// Width of `text` in pixels at `size`.
 pub fn text_width(text: &str, size: f64) -> f64 {
-    FontDesc::new(fonts::family(), size, FontStyle::Normal)
-        .box_size(text)
-        .map(|(w, _)| f64::from(w))
+    match fonts::face() {
+        Some(font) => crate::glyphs::width(font, text, size),
         // Only reached if the font is missing, which `fonts::ensure` reports first.
-        .unwrap_or(text.chars().count() as f64 * size * 0.6)
+        None => text.chars().count() as f64 * size * 0.6,
+    }
 }
 
 /// Cuts `text` so it fits in `width` pixels, marking the cut with an ellipsis.
 pub fn fit(text: &str, size: f64, width: f64) -> String {
-    if text_width(text, size) <= width {
+    // No glyph of DejaVu Sans advances less than 0.25 em but zero-width marks, so more
+    // characters than this never fit: a long label is cut there before it is measured,
+    // rather than measured whole and then once per character.
+    let most = (width / (size * 0.25)).max(0.0).ceil() as usize + 1;
+    let mut chars: Vec<char> = text.chars().take(most + 1).collect();
+    if chars.len() <= most && text_width(text, size) <= width {
         return text.to_string();
     }
-    let mut chars: Vec<char> = text.chars().collect();
     while !chars.is_empty() {
         chars.pop();
         let s: String = chars.iter().collect::<String>() + "…";
@@ -131,6 +135,8 @@ pub struct Axis {
     pub color: Rgba,
     /// Pixels the axis takes beside the canvas.
     pub width: f64,
+    /// Pixels a tick label may take; longer ones are cut.
+    pub label_width: f64,
     /// Left of the canvas (axis 0) or right (the others).
     pub left: bool,
     /// Distance from the canvas edge, pixels.
@@ -156,7 +162,8 @@ pub enum LegendRow {
         colors: Vec<Rgba>,
         label: String,
     },
-    Stats(SummaryStats),
+    /// A line's stats, written in its axis' tick label units.
+    Stats(SummaryStats, TickLabelMode),
     Note(String),
     Warning(String),
 }
@@ -205,28 +212,96 @@ impl Chart<'_> {
                 min: 0.0,
                 max: 1.0,
                 scale: sextant_query::Scale::Linear,
+                pad: (0.0, 0.0),
             });
         cy + range.y(v, ch)
     }
 }
 
-fn line_color(line: &GraphLine, cycle: &ColorCycle, index: usize, fallback: &str) -> Rgba {
-    let style = &line.style;
-    let alpha = style
-        .alpha
-        .as_deref()
-        .and_then(|a| u8::from_str_radix(a, 16).ok());
-    let base = if let Some(c) = style.color.as_deref().and_then(Rgba::parse) {
-        c
-    } else if let Some(p) = &style.palette {
-        ColorCycle::of(p, fallback).pick(index, &line.series.label)
-    } else {
-        cycle.pick(index, &line.series.label)
-    };
-    match alpha {
-        Some(a) => base.with_alpha(a),
-        None => base,
+/// The axis and color of each line, in `lines` order, as the chart draws them.
+///
+/// Colors follow Atlas's Grapher: one palette shared by all axes, so lines on different
+/// axes never start over at the same color; an axis with its own `palette.N`, and an
+/// expression with its own `:palette`, draw from their own. Only lines without an
+/// explicit `:color` take a palette color, and all heatmap lines of an axis share one.
+///
+/// ```
+/// use sextant_query::{evaluate, parse, testing::StaticDatabase, EvalContext, GraphParams, GraphSettings};
+/// let mut db = StaticDatabase::new(60_000);
+/// db.push([("name", "a")], 0, vec![1.0; 5]);
+/// db.push([("name", "b")], 0, vec![2.0; 5]);
+/// let q = "name,a,:eq,name,b,:eq,1,:axis";
+/// let pairs = [("q", q), ("s", "0"), ("e", "300000"), ("tz", "UTC")]
+///     .map(|(k, v)| (k.to_string(), v.to_string()));
+/// let params = GraphParams::parse(&pairs, &GraphSettings::default(), 300_000)?;
+/// let w = params.window;
+/// let lines = evaluate(&parse(&params.q)?, &EvalContext::new(w.start, w.end, w.step), &db)?;
+/// let colors = sextant_ui::line_colors(&params, &lines);
+/// // One palette across the axes: the line on axis 1 takes the palette's second color.
+/// let armytage = sextant_ui::named_palette("armytage").unwrap_or_default();
+/// assert_eq!(colors[0], (0, sextant_ui::Rgba::rgb(armytage[0])));
+/// assert_eq!(colors[1], (1, sextant_ui::Rgba::rgb(armytage[1])));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub fn line_colors(params: &GraphParams, lines: &[GraphLine]) -> Vec<(usize, Rgba)> {
+    let fallback = params.theme.default_palette();
+    let shared = ColorCycle::named(&params.palette, fallback);
+    let own: Vec<Option<ColorCycle>> = params
+        .axes
+        .iter()
+        .map(|a| a.palette.as_deref().map(|p| ColorCycle::named(p, fallback)))
+        .collect();
+    let mut shared_next = 0usize;
+    let mut own_next = [0usize; MAX_Y_AXES];
+    let mut expr_next: Vec<usize> = Vec::new();
+    let mut heatmap_color: [Option<Rgba>; MAX_Y_AXES] = [None; MAX_Y_AXES];
+    let mut out = Vec::with_capacity(lines.len());
+    for (n, line) in lines.iter().enumerate() {
+        // `axis_per_line` gives each line its own axis; past the last axis they share it.
+        let axis = if params.axis_per_line {
+            n
+        } else {
+            line.style.axis.map(usize::from).unwrap_or(0)
+        }
+        .min(MAX_Y_AXES - 1);
+        if expr_next.len() <= line.expr_index {
+            expr_next.resize(line.expr_index + 1, 0);
+        }
+        let heatmap = line.style.line_style == Some(LineStyle::Heatmap);
+        let explicit = line.style.color.as_deref().and_then(Rgba::parse);
+        let color = match (explicit, heatmap.then_some(heatmap_color[axis]).flatten()) {
+            (Some(c), _) | (None, Some(c)) => c,
+            (None, None) => {
+                let take = |next: &mut usize| {
+                    *next += 1;
+                    *next - 1
+                };
+                let c = if let Some(p) = &line.style.palette {
+                    ColorCycle::of(p, fallback)
+                        .pick(take(&mut expr_next[line.expr_index]), &line.series.label)
+                } else if let Some(cycle) = &own[axis] {
+                    cycle.pick(take(&mut own_next[axis]), &line.series.label)
+                } else {
+                    shared.pick(take(&mut shared_next), &line.series.label)
+                };
+                if heatmap {
+                    heatmap_color[axis] = Some(c);
+                }
+                c
+            }
+        };
+        let color = match line
+            .style
+            .alpha
+            .as_deref()
+            .and_then(|a| u8::from_str_radix(a, 16).ok())
+        {
+            Some(a) => color.with_alpha(a),
+            None => color,
+        };
+        out.push((axis, color));
     }
+    out
 }
 
 fn value_at(s: &TimeSeries, t: i64) -> f64 {
@@ -330,6 +405,7 @@ fn axis_range(
     axis: usize,
     params: &GraphParams,
     times: &[i64],
+    pad: f64,
 ) -> ValueRange {
     let ap = &params.axes[axis];
     let (mut lo, mut hi) = (f64::INFINITY, f64::NEG_INFINITY);
@@ -389,10 +465,22 @@ fn axis_range(
             hi = lo + room;
         }
     }
+    // Atlas maps the bounds onto the canvas' edge rows, where a line at the minimum or
+    // maximum merges with the frame (a p50 at its lowest vanished into the time axis).
+    // An automatic bound gets `pad` free pixels instead; an explicit bound, and the 0 an
+    // area or stack is filled to, stay on the frame.
+    let free = |bound: &PlotBound, at: f64| {
+        let pinned = matches!(bound, PlotBound::Explicit(_)) || (filled && at == 0.0);
+        !pinned
+    };
     ValueRange {
         min: lo,
         max: hi,
         scale: ap.scale,
+        pad: (
+            if free(&ap.upper, hi) { pad } else { 0.0 },
+            if free(&ap.lower, lo) { pad } else { 0.0 },
+        ),
     }
 }
 
@@ -403,37 +491,9 @@ pub fn build<'a>(params: &GraphParams, lines: &'a [GraphLine]) -> Chart<'a> {
     let window = params.window;
     let times: Vec<i64> = window.timestamps().collect();
 
-    // Colors: one palette cycle per axis, so colors do not change when lines are re-sorted.
-    let fallback = params.theme.default_palette();
-    let cycles: Vec<ColorCycle> = params
-        .axes
-        .iter()
-        .map(|a| ColorCycle::named(a.palette.as_deref().unwrap_or(&params.palette), fallback))
-        .collect();
-    let mut counters = [0usize; MAX_Y_AXES];
-    let mut expr_counters: Vec<usize> = Vec::new();
+    let colors = line_colors(params, lines);
     let mut plot: Vec<PlotLine<'a>> = Vec::with_capacity(lines.len());
-    for (n, line) in lines.iter().enumerate() {
-        // `axis_per_line` gives each line its own axis; past the last axis they share it.
-        let axis = if params.axis_per_line {
-            n
-        } else {
-            line.style.axis.map(usize::from).unwrap_or(0)
-        }
-        .min(MAX_Y_AXES - 1);
-        if expr_counters.len() <= line.expr_index {
-            expr_counters.resize(line.expr_index + 1, 0);
-        }
-        let index = if line.style.palette.is_some() {
-            let c = &mut expr_counters[line.expr_index];
-            *c += 1;
-            *c - 1
-        } else {
-            counters[axis] += 1;
-            counters[axis] - 1
-        };
-        let cycle = &cycles[axis];
-        let color = line_color(line, cycle, index, fallback);
+    for (line, &(axis, color)) in lines.iter().zip(&colors) {
         let style = line.style.line_style.unwrap_or(if params.axes[axis].stack {
             LineStyle::Stack
         } else {
@@ -490,7 +550,7 @@ pub fn build<'a>(params: &GraphParams, lines: &'a [GraphLine]) -> Chart<'a> {
                     label: line.series.label.clone(),
                 });
                 if params.show_legend_stats && line.style != LineStyle::VSpan {
-                    legend.push(LegendRow::Stats(line.stats));
+                    legend.push(LegendRow::Stats(line.stats, params.axes[axis].tick_labels));
                 }
             }
             if on_axis.len() > MAX_LEGEND_LINES {
@@ -523,18 +583,77 @@ pub fn build<'a>(params: &GraphParams, lines: &'a [GraphLine]) -> Chart<'a> {
         m.title * 2.0
     } else {
         m.pad * 2.0
-    };
+    }
+    .round();
     let time_h = params.timezones.len() as f64 * (m.line + m.tick);
-    let legend_h = if legend.is_empty() {
-        0.0
-    } else {
-        legend.len() as f64 * m.line + m.pad * 2.0
-    };
     let (w, h) = (f64::from(params.width), f64::from(params.height));
     let z = m.zoom;
+    let (asked_w, asked_h) = ((w * z).round(), (h * z).round());
+    let fixed_w = matches!(params.layout, SizeLayout::Image | SizeLayout::ImageWidth);
+    let fixed_h = matches!(params.layout, SizeLayout::Image | SizeLayout::ImageHeight);
+    let min_canvas = (MIN_CANVAS * z).round();
+    let below = |legend: &[LegendRow]| -> f64 {
+        let legend_h = if legend.is_empty() {
+            0.0
+        } else {
+            legend.len() as f64 * m.line + m.pad * 2.0
+        };
+        (time_h + m.pad + legend_h).round()
+    };
+    // A fixed height holds the title, time axes and a canvas of at least `min_canvas`
+    // first; legend rows that do not fit after that are cut, never the image made taller.
+    if fixed_h && !params.only_graph {
+        let room = asked_h - title_h - min_canvas;
+        if below(&legend) > room {
+            let base = below(&[]);
+            let rows = ((room - base - m.pad * 2.0) / m.line).floor();
+            let keep = if rows >= 1.0 { rows as usize - 1 } else { 0 };
+            let cut = legend.len() - keep;
+            legend.truncate(keep);
+            if rows >= 1.0 {
+                legend.push(LegendRow::Note(format!(
+                    "... {cut} legend rows cut to fit the image height"
+                )));
+            }
+        }
+    }
+    let below_h = below(&legend);
+    let canvas_h = if fixed_h {
+        asked_h - title_h - below_h
+    } else {
+        asked_h.max(min_canvas)
+    };
+    // Fixed width: the value axes have fixed widths (`make_axis`), known before the ticks.
+    let left_w = if used.contains(&0) {
+        axis_width(0, params, &m)
+    } else {
+        0.0
+    };
+    let right_w = used
+        .iter()
+        .filter(|&&i| i != 0)
+        .map(|&i| axis_width(i, params, &m))
+        .sum::<f64>();
+    let zone_w = params
+        .timezones
+        .iter()
+        .map(|tz| text_width(tz.name(), m.text) + m.pad * 2.0)
+        .fold(0.0, f64::max)
+        .ceil();
+    let left_w = left_w.max(zone_w);
+    // Room for the last time label to hang past the canvas.
+    let right_w = right_w.max((m.pad * 4.0).round());
+    let canvas_w = if fixed_w {
+        asked_w - left_w - right_w
+    } else {
+        asked_w.max(min_canvas)
+    };
+    // A fixed size too small for the axes, title and legend around a `min_canvas` canvas
+    // gets the canvas alone, in the asked size, rather than a bigger image.
+    let too_small = (fixed_h && canvas_h < min_canvas) || (fixed_w && canvas_w < min_canvas);
 
-    if params.only_graph {
-        let (cw, ch) = ((w * z).round(), (h * z).round());
+    if params.only_graph || too_small {
+        let (cw, ch) = (asked_w.max(1.0), asked_h.max(1.0));
         let axes: Vec<Axis> = used
             .iter()
             .map(|&i| make_axis(i, &plot, params, &times, ch, &m, palette, multi))
@@ -562,45 +681,24 @@ pub fn build<'a>(params: &GraphParams, lines: &'a [GraphLine]) -> Chart<'a> {
         };
     }
 
-    let canvas_h = match params.layout {
-        SizeLayout::Canvas | SizeLayout::ImageWidth => h * z,
-        SizeLayout::Image | SizeLayout::ImageHeight => h * z - title_h - time_h - legend_h,
-    }
-    .max(MIN_CANVAS * z)
-    .round();
     let mut axes: Vec<Axis> = used
         .iter()
         .map(|&i| make_axis(i, &plot, params, &times, canvas_h, &m, palette, multi))
         .collect();
     // The zone names of the time axes sit under the left axis: make room for them.
-    let zone_w = params
-        .timezones
-        .iter()
-        .map(|tz| text_width(tz.name(), m.text) + m.pad * 2.0)
-        .fold(0.0, f64::max)
-        .ceil();
     if let Some(first) = axes.iter_mut().find(|a| a.left) {
-        first.width = first.width.max(zone_w);
+        first.width = left_w;
     }
-    let left_w = axes.iter().filter(|a| a.left).map(|a| a.width).sum::<f64>();
-    let mut right_w = 0.0;
+    let mut offset = 0.0;
     for a in axes.iter_mut().filter(|a| !a.left) {
-        a.offset = right_w;
-        right_w += a.width;
+        a.offset = offset;
+        offset += a.width;
     }
-    // Room for the last time label to hang past the canvas.
-    let right_w = right_w.max(m.pad * 4.0);
-    let canvas_w = match params.layout {
-        SizeLayout::Canvas | SizeLayout::ImageHeight => w * z,
-        SizeLayout::Image | SizeLayout::ImageWidth => w * z - left_w - right_w,
-    }
-    .max(MIN_CANVAS * z)
-    .round();
     let heatmaps = heatmaps(&plot, &axes, params, &times, &mut legend);
-    let image_w = (left_w + canvas_w + right_w).round();
-    let canvas = (left_w.round(), title_h.round(), canvas_w, canvas_h);
+    let image_w = left_w + canvas_w + right_w;
+    let canvas = (left_w, title_h, canvas_w, canvas_h);
     let legend_top = canvas.1 + canvas_h + time_h + m.pad;
-    let image_h = (legend_top + legend_h).round();
+    let image_h = title_h + canvas_h + below_h;
 
     let time_axes = params
         .timezones
@@ -610,9 +708,16 @@ pub fn build<'a>(params: &GraphParams, lines: &'a [GraphLine]) -> Chart<'a> {
             ticks: ticks::time_ticks(window.start, window.end, canvas_w, tz),
         })
         .collect();
-    let stat_column = ["Max", "Min", "Avg", "Last"]
+    // Columns as wide as the widest cell, at least as wide as `Last: -000.00M`.
+    let stat_column = legend
         .iter()
-        .map(|k| text_width(&format!("{k}: -000.00M"), m.text))
+        .filter_map(|row| match row {
+            LegendRow::Stats(s, mode) => Some(stat_cells(s, *mode)),
+            _ => None,
+        })
+        .flatten()
+        .chain(std::iter::once("Last: -000.00M".to_string()))
+        .map(|cell| text_width(&cell, m.text))
         .fold(0.0, f64::max)
         + m.pad * 2.0;
 
@@ -692,6 +797,22 @@ fn heatmaps(
     out
 }
 
+/// The widest tick label an axis makes room for, as Atlas's 7 characters (`-102.3k`).
+/// `ticks::tick_labels` keeps labels about this short at any magnitude.
+const TICK_LABEL_ROOM: &str = "-000.00M";
+
+/// Width of value axis `index`: fixed for a given `ylabel` and zoom, never dependent on
+/// the data, so the image cannot widen with the values and the canvases of a dashboard's
+/// charts line up.
+fn axis_width(index: usize, params: &GraphParams, m: &Metrics) -> f64 {
+    let ylabel = params.axes[index]
+        .ylabel
+        .as_deref()
+        .is_some_and(|s| !s.is_empty());
+    (text_width(TICK_LABEL_ROOM, m.text) + m.tick + m.pad * 2.0 + if ylabel { m.line } else { 0.0 })
+        .ceil()
+}
+
 #[allow(clippy::too_many_arguments)]
 fn make_axis(
     index: usize,
@@ -703,17 +824,11 @@ fn make_axis(
     palette: Palette,
     multi: bool,
 ) -> Axis {
-    let range = axis_range(plot, index, params, times);
+    let range = axis_range(plot, index, params, times, m.pad);
     let ticks = ticks::value_ticks(&range, canvas_h);
     let labels = ticks::tick_labels(&ticks, params.axes[index].tick_labels, range.scale);
     let ylabel = params.axes[index].ylabel.clone().filter(|s| !s.is_empty());
-    let label_w = labels
-        .iter()
-        .map(|l| text_width(l, m.text))
-        .fold(0.0, f64::max);
-    let width = (label_w + m.tick + m.pad * 2.0 + if ylabel.is_some() { m.line } else { 0.0 })
-        .max(m.pad * 6.0)
-        .ceil();
+    let width = axis_width(index, params, m);
     // With several axes each takes its first line's color so lines can be matched to axes.
     let color = if multi {
         plot.iter()
@@ -731,9 +846,21 @@ fn make_axis(
         ylabel,
         color,
         width,
+        label_width: text_width(TICK_LABEL_ROOM, m.text),
         left: index == 0,
         offset: 0.0,
     }
+}
+
+/// The legend cells of a line's stats, in its axis' units.
+pub fn stat_cells(s: &SummaryStats, mode: TickLabelMode) -> [String; 4] {
+    [
+        ("Max", s.max),
+        ("Min", s.min),
+        ("Avg", s.avg),
+        ("Last", s.last),
+    ]
+    .map(|(k, v)| format!("{k}: {}", ticks::format_value(v, mode)))
 }
 
 fn frame_note(params: &GraphParams) -> String {

@@ -1,17 +1,19 @@
 //! Drawing a laid-out [`Chart`] on any plotters backend (bitmap for PNG, SVG).
 
 use plotters::coord::Shift;
+use plotters::element::{Drawable, PointCollection};
 use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, Pos, VPos};
 use plotters::style::FontTransform;
+use plotters_backend::{BackendColor, DrawingErrorKind};
 use sextant_query::LineStyle;
 
-use crate::chart::{fit, text_width, Chart, LegendRow, PlotLine};
+use crate::chart::{fit, stat_cells, text_width, Chart, LegendRow, PlotLine};
 use crate::color::Rgba;
 use crate::error::Result;
 use crate::fonts;
+use crate::glyphs;
 use crate::heatmap::Heatmap;
-use crate::ticks::short_value;
 
 type Area<DB> = DrawingArea<DB, Shift>;
 
@@ -39,8 +41,125 @@ fn px(v: f64) -> i32 {
     v.round().clamp(-1e6, 1e6) as i32
 }
 
-/// Draws `text` with its top-left (or other anchor) at `(x, y)`.
-pub fn text<DB: DrawingBackend>(
+/// One piece of text: what, where its anchor is, and how it hangs from it.
+pub struct Label {
+    text: String,
+    /// The anchor: the top of the em box, left, centre or right by `h`.
+    at: (i32, i32),
+    size: f64,
+    color: Rgba,
+    h: HPos,
+    /// Runs bottom to top (a Y axis label); the anchor is then its left edge and `h`
+    /// applies along the rotated text.
+    up: bool,
+}
+
+impl<'a> PointCollection<'a, (i32, i32)> for &'a Label {
+    type Point = &'a (i32, i32);
+    type IntoIter = std::iter::Once<&'a (i32, i32)>;
+    fn point_iter(self) -> Self::IntoIter {
+        std::iter::once(&self.at)
+    }
+}
+
+impl<DB: Surface> Drawable<DB> for Label {
+    fn draw<I: Iterator<Item = (i32, i32)>>(
+        &self,
+        mut pos: I,
+        backend: &mut DB,
+        _: (u32, u32),
+    ) -> std::result::Result<(), DrawingErrorKind<DB::ErrorType>> {
+        match pos.next() {
+            Some(at) => backend.label(self, at),
+            None => Ok(()),
+        }
+    }
+}
+
+/// A backend our text can be drawn on. Bitmaps rasterise it through `glyphs` (plotters'
+/// own bitmap text misplaces punctuation, see `glyphs.rs`); SVG keeps it as `<text>`.
+pub trait Surface: DrawingBackend {
+    /// Draws `label` with its anchor at `at`.
+    fn label(
+        &mut self,
+        label: &Label,
+        at: (i32, i32),
+    ) -> std::result::Result<(), DrawingErrorKind<Self::ErrorType>>;
+}
+
+impl Surface for BitMapBackend<'_> {
+    fn label(
+        &mut self,
+        label: &Label,
+        (x, y): (i32, i32),
+    ) -> std::result::Result<(), DrawingErrorKind<Self::ErrorType>> {
+        let Some(font) = fonts::face() else {
+            return Ok(());
+        };
+        let w = glyphs::width(font, &label.text, label.size);
+        let shift = match label.h {
+            HPos::Left => 0.0,
+            HPos::Center => w / 2.0,
+            HPos::Right => w,
+        };
+        let (start, top, direction) = if label.up {
+            (f64::from(y) + shift, f64::from(x), glyphs::Direction::Up)
+        } else {
+            (
+                f64::from(x) - shift,
+                f64::from(y),
+                glyphs::Direction::Across,
+            )
+        };
+        let c = label.color;
+        let alpha = f64::from(c.a) / 255.0;
+        let mut result = Ok(());
+        glyphs::rasterise(
+            font,
+            &label.text,
+            label.size,
+            (start, top),
+            direction,
+            |px, py, cov| {
+                if result.is_ok() && cov > 0.0 {
+                    result = self.draw_pixel(
+                        (px, py),
+                        BackendColor {
+                            alpha: alpha * f64::from(cov.min(1.0)),
+                            rgb: (c.r, c.g, c.b),
+                        },
+                    );
+                }
+            },
+        );
+        result
+    }
+}
+
+impl Surface for SVGBackend<'_> {
+    fn label(
+        &mut self,
+        label: &Label,
+        at: (i32, i32),
+    ) -> std::result::Result<(), DrawingErrorKind<Self::ErrorType>> {
+        let color = rgba(label.color);
+        let mut style = TextStyle::from(FontDesc::new(
+            fonts::family(),
+            label.size,
+            FontStyle::Normal,
+        ))
+        .color(&color)
+        .pos(Pos::new(label.h, VPos::Top));
+        if label.up {
+            style = style.transform(FontTransform::Rotate270);
+        }
+        self.draw_text(&label.text, &style, at)
+    }
+}
+
+/// Draws `text` with the top of its em box at `y` and its left, centre or right (`h`) at
+/// `x`.
+pub fn text<DB: Surface>(
     area: &Area<DB>,
     s: &str,
     (x, y): (f64, f64),
@@ -51,22 +170,40 @@ pub fn text<DB: DrawingBackend>(
     if s.is_empty() {
         return Ok(());
     }
-    let color = rgba(color);
-    let style = TextStyle::from(FontDesc::new(fonts::family(), size, FontStyle::Normal))
-        .color(&color)
-        .pos(Pos::new(h, VPos::Top));
-    area.draw(&Text::new(s.to_string(), (px(x), px(y)), style))?;
+    area.draw(&Label {
+        text: s.to_string(),
+        at: (px(x), px(y)),
+        size,
+        color,
+        h,
+        up: false,
+    })?;
     Ok(())
 }
 
-fn rect<DB: DrawingBackend>(
+/// Draws `text` running upwards, centred on row `y`, the tops of its letters at column `x`.
+fn text_up<DB: Surface>(
     area: &Area<DB>,
-    x0: f64,
-    y0: f64,
-    x1: f64,
-    y1: f64,
-    c: Rgba,
+    s: &str,
+    (x, y): (f64, f64),
+    size: f64,
+    color: Rgba,
 ) -> Result<()> {
+    if s.is_empty() {
+        return Ok(());
+    }
+    area.draw(&Label {
+        text: s.to_string(),
+        at: (px(x), px(y)),
+        size,
+        color,
+        h: HPos::Center,
+        up: true,
+    })?;
+    Ok(())
+}
+
+fn rect<DB: Surface>(area: &Area<DB>, x0: f64, y0: f64, x1: f64, y1: f64, c: Rgba) -> Result<()> {
     area.draw(&Rectangle::new(
         [(px(x0), px(y0)), (px(x1), px(y1))],
         fill(c),
@@ -75,12 +212,7 @@ fn rect<DB: DrawingBackend>(
 }
 
 /// A 1-pixel line from `a` to `b`: grid lines, axis lines and ticks.
-fn segment<DB: DrawingBackend>(
-    area: &Area<DB>,
-    a: (f64, f64),
-    b: (f64, f64),
-    c: Rgba,
-) -> Result<()> {
+fn segment<DB: Surface>(area: &Area<DB>, a: (f64, f64), b: (f64, f64), c: Rgba) -> Result<()> {
     area.draw(&PathElement::new(
         vec![(px(a.0), px(a.1)), (px(b.0), px(b.1))],
         stroke(c, 1.0),
@@ -88,11 +220,11 @@ fn segment<DB: DrawingBackend>(
     Ok(())
 }
 
-fn hline<DB: DrawingBackend>(area: &Area<DB>, x0: f64, x1: f64, y: f64, c: Rgba) -> Result<()> {
+fn hline<DB: Surface>(area: &Area<DB>, x0: f64, x1: f64, y: f64, c: Rgba) -> Result<()> {
     segment(area, (x0, y), (x1, y), c)
 }
 
-fn vline<DB: DrawingBackend>(area: &Area<DB>, x: f64, y0: f64, y1: f64, c: Rgba) -> Result<()> {
+fn vline<DB: Surface>(area: &Area<DB>, x: f64, y0: f64, y1: f64, c: Rgba) -> Result<()> {
     segment(area, (x, y0), (x, y1), c)
 }
 
@@ -204,11 +336,7 @@ fn clip(points: &[(f64, f64)], top: f64, bottom: f64) -> Vec<Vec<(i32, i32)>> {
     out
 }
 
-fn draw_vspan<DB: DrawingBackend>(
-    area: &Area<DB>,
-    chart: &Chart<'_>,
-    line: &PlotLine<'_>,
-) -> Result<()> {
+fn draw_vspan<DB: Surface>(area: &Area<DB>, chart: &Chart<'_>, line: &PlotLine<'_>) -> Result<()> {
     let (cx, cy, cw, ch) = chart.canvas;
     let s = line.series;
     let mut run: Option<i64> = None;
@@ -238,11 +366,7 @@ fn draw_vspan<DB: DrawingBackend>(
     Ok(())
 }
 
-fn draw_band<DB: DrawingBackend>(
-    area: &Area<DB>,
-    chart: &Chart<'_>,
-    line: &PlotLine<'_>,
-) -> Result<()> {
+fn draw_band<DB: Surface>(area: &Area<DB>, chart: &Chart<'_>, line: &PlotLine<'_>) -> Result<()> {
     let (_, cy, _, ch) = chart.canvas;
     let clampy = |y: f64| y.clamp(cy, cy + ch);
     let band = line.band.as_deref();
@@ -292,11 +416,7 @@ fn draw_band<DB: DrawingBackend>(
     Ok(())
 }
 
-fn draw_line<DB: DrawingBackend>(
-    area: &Area<DB>,
-    chart: &Chart<'_>,
-    line: &PlotLine<'_>,
-) -> Result<()> {
+fn draw_line<DB: Surface>(area: &Area<DB>, chart: &Chart<'_>, line: &PlotLine<'_>) -> Result<()> {
     let (_, cy, _, ch) = chart.canvas;
     for seg in segments(chart, line, |_, v| v) {
         if seg.len() == 1 {
@@ -316,7 +436,7 @@ fn draw_line<DB: DrawingBackend>(
 }
 
 /// Draws the whole chart.
-pub fn chart<DB: DrawingBackend>(area: &Area<DB>, chart: &Chart<'_>) -> Result<()> {
+pub fn chart<DB: Surface>(area: &Area<DB>, chart: &Chart<'_>) -> Result<()> {
     let p = chart.palette;
     let m = chart.m;
     let (cx, cy, cw, ch) = chart.canvas;
@@ -326,7 +446,10 @@ pub fn chart<DB: DrawingBackend>(area: &Area<DB>, chart: &Chart<'_>) -> Result<(
         text(
             area,
             &t,
-            (f64::from(chart.width) / 2.0, m.title * 0.4),
+            (
+                f64::from(chart.width) / 2.0,
+                glyphs::top_for_centre(m.title, m.title),
+            ),
             m.title,
             p.text,
             HPos::Center,
@@ -373,7 +496,10 @@ pub fn chart<DB: DrawingBackend>(area: &Area<DB>, chart: &Chart<'_>) -> Result<(
         text(
             area,
             "NO DATA",
-            (cx + cw / 2.0, cy + ch / 2.0 - m.title / 2.0),
+            (
+                cx + cw / 2.0,
+                glyphs::top_for_centre(cy + ch / 2.0, m.title),
+            ),
             m.title,
             p.text,
             HPos::Center,
@@ -390,7 +516,7 @@ pub fn chart<DB: DrawingBackend>(area: &Area<DB>, chart: &Chart<'_>) -> Result<(
 
 /// Fills each non-empty cell; white first, so the shades (which are partly transparent)
 /// look the same on the dark theme's canvas.
-fn draw_heatmap<DB: DrawingBackend>(area: &Area<DB>, chart: &Chart<'_>, h: &Heatmap) -> Result<()> {
+fn draw_heatmap<DB: Surface>(area: &Area<DB>, chart: &Chart<'_>, h: &Heatmap) -> Result<()> {
     let (cx, cy, cw, ch) = chart.canvas;
     for (col, t) in h.times.iter().enumerate() {
         let x0 = chart.x(t - chart.step).clamp(cx, cx + cw);
@@ -414,7 +540,7 @@ fn draw_heatmap<DB: DrawingBackend>(area: &Area<DB>, chart: &Chart<'_>, h: &Heat
     Ok(())
 }
 
-fn value_axes<DB: DrawingBackend>(area: &Area<DB>, chart: &Chart<'_>) -> Result<()> {
+fn value_axes<DB: Surface>(area: &Area<DB>, chart: &Chart<'_>) -> Result<()> {
     let m = chart.m;
     let (cx, cy, cw, ch) = chart.canvas;
     for axis in &chart.axes {
@@ -432,11 +558,11 @@ fn value_axes<DB: DrawingBackend>(area: &Area<DB>, chart: &Chart<'_>) -> Result<
             hline(area, edge, edge + dir * m.tick, y, axis.color)?;
             let lx = edge + dir * (m.tick + m.pad / 2.0);
             let h = if axis.left { HPos::Right } else { HPos::Left };
-            // Top-anchored text's cap height is centred about 0.15 em below its anchor.
+            let label = fit(label, m.text, axis.label_width);
             text(
                 area,
-                label,
-                (lx, y - m.text * 0.15 - m.text * 0.5),
+                &label,
+                (lx, glyphs::top_for_centre(y, m.text)),
                 m.text,
                 axis.color,
                 h,
@@ -449,18 +575,13 @@ fn value_axes<DB: DrawingBackend>(area: &Area<DB>, chart: &Chart<'_>) -> Result<
                 edge + axis.width - m.line
             };
             let label = fit(label, m.text, ch);
-            let color = rgba(axis.color);
-            let style = TextStyle::from(FontDesc::new(fonts::family(), m.text, FontStyle::Normal))
-                .color(&color)
-                .transform(FontTransform::Rotate270)
-                .pos(Pos::new(HPos::Center, VPos::Top));
-            area.draw(&Text::new(label, (px(x), px(cy + ch / 2.0)), style))?;
+            text_up(area, &label, (x, cy + ch / 2.0), m.text, axis.color)?;
         }
     }
     Ok(())
 }
 
-fn time_axes<DB: DrawingBackend>(area: &Area<DB>, chart: &Chart<'_>) -> Result<()> {
+fn time_axes<DB: Surface>(area: &Area<DB>, chart: &Chart<'_>) -> Result<()> {
     let m = chart.m;
     let p = chart.palette;
     let (cx, cy, cw, ch) = chart.canvas;
@@ -494,14 +615,18 @@ fn time_axes<DB: DrawingBackend>(area: &Area<DB>, chart: &Chart<'_>) -> Result<(
     Ok(())
 }
 
-fn legend<DB: DrawingBackend>(area: &Area<DB>, chart: &Chart<'_>) -> Result<()> {
+fn legend<DB: Surface>(area: &Area<DB>, chart: &Chart<'_>) -> Result<()> {
     let m = chart.m;
     let p = chart.palette;
     let width = f64::from(chart.width);
     let x0 = m.pad * 2.0;
     let swatch = m.text * 0.9;
-    let mut y = chart.legend_top;
+    let mut row_top = chart.legend_top;
     for row in &chart.legend {
+        // Text and swatches are centred on the middle of their row.
+        let middle = row_top + m.line / 2.0;
+        let y = glyphs::top_for_centre(middle, m.text);
+        let (sw0, sw1) = (middle - swatch / 2.0, middle + swatch / 2.0);
         // A label after a swatch, cut to the image's width.
         let label_at = |tx: f64, label: &str| {
             text(
@@ -525,7 +650,7 @@ fn legend<DB: DrawingBackend>(area: &Area<DB>, chart: &Chart<'_>) -> Result<()> 
                 )?;
             }
             LegendRow::Entry { color, label } => {
-                rect(area, x0, y + 1.0, x0 + swatch, y + 1.0 + swatch, *color)?;
+                rect(area, x0, sw0, x0 + swatch, sw1, *color)?;
                 label_at(x0 + swatch + m.pad, label)?;
             }
             LegendRow::Heatmap { colors, label, .. } => {
@@ -533,29 +658,15 @@ fn legend<DB: DrawingBackend>(area: &Area<DB>, chart: &Chart<'_>) -> Result<()> 
                 let cell = swatch * 0.75;
                 let mut x = x0;
                 for c in colors {
-                    rect(
-                        area,
-                        x,
-                        y + 1.0,
-                        x + cell,
-                        y + 1.0 + swatch,
-                        Rgba::rgb(0xffffff),
-                    )?;
-                    rect(area, x, y + 1.0, x + cell, y + 1.0 + swatch, *c)?;
+                    rect(area, x, sw0, x + cell, sw1, Rgba::rgb(0xffffff))?;
+                    rect(area, x, sw0, x + cell, sw1, *c)?;
                     x += cell;
                 }
                 label_at(x + m.pad, label)?;
             }
-            LegendRow::Stats(s) => {
-                let stats = [
-                    ("Max", s.max),
-                    ("Min", s.min),
-                    ("Avg", s.avg),
-                    ("Last", s.last),
-                ];
+            LegendRow::Stats(s, mode) => {
                 let mut x = x0 + swatch + m.pad;
-                for (k, v) in stats {
-                    let cell = format!("{k}: {}", short_value(v));
+                for cell in stat_cells(s, *mode) {
                     if x + text_width(&cell, m.text) > width {
                         break;
                     }
@@ -574,12 +685,12 @@ fn legend<DB: DrawingBackend>(area: &Area<DB>, chart: &Chart<'_>) -> Result<()> 
                 )?;
             }
             LegendRow::Warning(s) => {
-                rect(area, 0.0, y, width, y + m.line, p.warning_bg)?;
+                rect(area, 0.0, row_top, width, row_top + m.line, p.warning_bg)?;
                 let s = fit(&format!("Warning: {s}"), m.text, width - x0 * 2.0);
                 text(area, &s, (x0, y), m.text, p.warning_text, HPos::Left)?;
             }
         }
-        y += m.line;
+        row_top += m.line;
     }
     Ok(())
 }

@@ -25,6 +25,14 @@ pub fn ensure() -> Result<()> {
         .map_err(Error::Font)
 }
 
+/// The parsed font, for laying out and rasterising text ourselves (see `glyphs.rs`).
+/// `None` only if the embedded bytes are not a font, which [`ensure`] reports first.
+pub fn face() -> Option<&'static ab_glyph::FontRef<'static>> {
+    static FACE: OnceLock<Option<ab_glyph::FontRef<'static>>> = OnceLock::new();
+    FACE.get_or_init(|| ab_glyph::FontRef::try_from_slice(DEJAVU_SANS).ok())
+        .as_ref()
+}
+
 /// The font family to draw with.
 pub fn family() -> FontFamily<'static> {
     FontFamily::Name(FAMILY)

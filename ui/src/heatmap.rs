@@ -242,6 +242,7 @@ mod tests {
             min,
             max,
             scale: Scale::Linear,
+            pad: (0.0, 0.0),
         }
     }
 

@@ -9,6 +9,10 @@
 //!   `:percentiles-heatmap`) are drawn as a grid of shaded cells per axis.
 //! - [`render_error_png`] / [`render_error_svg`]: an image that explains a failed request,
 //!   so a dashboard `<img>` shows why instead of a broken icon.
+//! - [`line_colors`]: the axis and color each line is drawn with, and [`named_palette`]
+//!   the colors of a palette, for a page that draws its own legend in the same colors.
+//! - [`format_value`]: a value as the legend writes it, in an axis' `tick_labels` units
+//!   (`41.9ms`, `1.50Mi`, `1.23e300`), for tables that must agree with the chart.
 //! - [`web`]: the HTML, JavaScript and CSS of the web UI, compiled in.
 //! - [`Error`]: why rendering failed.
 //!
@@ -34,15 +38,24 @@
 
 mod chart;
 mod color;
+mod data;
 mod draw;
 mod error;
 mod fonts;
+mod glyphs;
 mod heatmap;
+#[cfg(test)]
+mod layout_tests;
+mod output;
 mod render;
 mod ticks;
 pub mod web;
 
+pub use chart::line_colors;
 pub use color::{named_palette, Rgba};
+pub use data::{render_data, GraphData, SummaryStats};
 pub use error::{Error, Result};
+pub use output::{render, render_error, Rendered};
 pub use render::{render_error_png, render_error_svg, render_png, render_svg, MAX_SIDE};
-pub use sextant_query::{GraphLine, GraphParams};
+pub use sextant_query::{GraphLine, GraphParams, TickLabelMode};
+pub use ticks::format_value;

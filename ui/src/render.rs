@@ -9,6 +9,7 @@ use crate::color::Rgba;
 use crate::draw;
 use crate::error::{Error, Result};
 use crate::fonts;
+use crate::glyphs;
 
 /// The largest side of any image, pixels: twice Atlas's 2000 px width limit, so a zoomed
 /// maximal chart with a long legend still fits, while a bad request cannot allocate GBs.
@@ -139,7 +140,7 @@ fn wrap(message: &str, size: f64, width: f64) -> Vec<String> {
     lines
 }
 
-fn error_image<DB: DrawingBackend>(
+fn error_image<DB: draw::Surface>(
     area: &DrawingArea<DB, plotters::coord::Shift>,
     message: &str,
     w: u32,
@@ -161,14 +162,15 @@ fn error_image<DB: DrawingBackend>(
     draw::text(
         area,
         "USER ERROR",
-        (m.pad * 2.0, m.line * 0.3),
+        (m.pad * 2.0, glyphs::top_for_centre(m.line * 0.8, m.text)),
         m.text,
         Rgba::rgb(0),
         HPos::Left,
     )?;
     let mut y = m.line * 2.2;
     for line in wrap(message, m.text, f64::from(w) - m.pad * 4.0) {
-        draw::text(area, &line, (m.pad * 2.0, y), m.text, p.text, HPos::Left)?;
+        let top = glyphs::top_for_centre(y + m.line / 2.0, m.text);
+        draw::text(area, &line, (m.pad * 2.0, top), m.text, p.text, HPos::Left)?;
         y += m.line;
     }
     Ok(())

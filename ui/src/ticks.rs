@@ -44,6 +44,9 @@ pub struct ValueRange {
     pub max: f64,
     /// Scale.
     pub scale: Scale,
+    /// Pixels kept free above `max` and below `min`, so a line at an automatic bound is
+    /// drawn inside the canvas rather than on its frame.
+    pub pad: (f64, f64),
 }
 
 impl ValueRange {
@@ -54,7 +57,13 @@ impl ValueRange {
         if span.abs() < f64::MIN_POSITIVE {
             return height / 2.0;
         }
-        height - (project(self.scale, v) - lo) / span * height
+        // A canvas too short for the padding keeps its full height.
+        let (top, bottom) = if height - self.pad.0 - self.pad.1 >= height / 2.0 {
+            self.pad
+        } else {
+            (0.0, 0.0)
+        };
+        height - bottom - (project(self.scale, v) - lo) / span * (height - top - bottom)
     }
 }
 
@@ -134,7 +143,12 @@ pub fn value_ticks(range: &ValueRange, height: f64) -> Vec<f64> {
     ticks
 }
 
+/// Decimal prefixes, largest first: `Y` (1e24) down to `y` (1e-24), as Atlas's
+/// `UnitPrefix`. Values outside that span are written in scientific notation.
 const DECIMAL: &[(f64, &str)] = &[
+    (1e24, "Y"),
+    (1e21, "Z"),
+    (1e18, "E"),
     (1e15, "P"),
     (1e12, "T"),
     (1e9, "G"),
@@ -145,8 +159,17 @@ const DECIMAL: &[(f64, &str)] = &[
     (1e-6, "u"),
     (1e-9, "n"),
     (1e-12, "p"),
+    (1e-15, "f"),
+    (1e-18, "a"),
+    (1e-21, "z"),
+    (1e-24, "y"),
 ];
+/// Binary prefixes for values of 1 and more (`Ki` .. `Yi`); smaller values fall back to
+/// the decimal ones, as in Atlas (a fraction of a byte has no binary prefix).
 const BINARY: &[(f64, &str)] = &[
+    (1_208_925_819_614_629_174_706_176.0, "Yi"),
+    (1_180_591_620_717_411_303_424.0, "Zi"),
+    (1_152_921_504_606_846_976.0, "Ei"),
     (1_125_899_906_842_624.0, "Pi"),
     (1_099_511_627_776.0, "Ti"),
     (1_073_741_824.0, "Gi"),
@@ -154,63 +177,120 @@ const BINARY: &[(f64, &str)] = &[
     (1024.0, "Ki"),
     (1.0, ""),
 ];
+/// Duration units in seconds, largest first.
+const DURATION: &[(f64, &str)] = &[
+    (365.0 * 86_400.0, "y"),
+    (86_400.0, "d"),
+    (3600.0, "h"),
+    (60.0, "min"),
+    (1.0, "s"),
+    (1e-3, "ms"),
+    (1e-6, "us"),
+    (1e-9, "ns"),
+    (1e-12, "ps"),
+];
 
-fn prefix_for(mag: f64, table: &'static [(f64, &'static str)]) -> (f64, &'static str) {
-    table
-        .iter()
-        .copied()
-        .find(|(f, _)| mag >= *f)
-        .or_else(|| table.last().copied())
-        .unwrap_or((1.0, ""))
+/// The unit for magnitude `mag` (> 0) in `mode`: its factor and suffix, or `None` when
+/// the magnitude is past the last unit at either end (then scientific notation is used).
+fn unit_for(mag: f64, mode: TickLabelMode) -> Option<(f64, &'static str)> {
+    let table = match mode {
+        TickLabelMode::Binary if mag >= 1.0 => BINARY,
+        TickLabelMode::Duration => DURATION,
+        _ => DECIMAL,
+    };
+    let (largest, _) = table[0];
+    let (smallest, _) = table[table.len() - 1];
+    // Up to 1000 of the largest unit (`999Y`, `999y` years), no smaller than the smallest.
+    if !mag.is_finite() || mag >= largest * 1000.0 || mag < smallest {
+        return None;
+    }
+    table.iter().copied().find(|(f, _)| mag >= *f)
 }
 
-/// Labels for a set of ticks: one prefix for the whole axis (chosen by its largest value)
-/// and as many decimals as the spacing needs, so labels of one axis line up.
+/// Suffix written after scientific notation: durations stay in seconds.
+fn sci_suffix(mode: TickLabelMode) -> &'static str {
+    if mode == TickLabelMode::Duration {
+        "s"
+    } else {
+        ""
+    }
+}
+
+/// Labels for a set of ticks. Linear axes share one unit for the whole axis (chosen by
+/// its largest value) with as many decimals (at most 3) as the spacing needs, so labels
+/// line up; log-like axes and durations label each tick on its own. Past the units at
+/// either end (`Y`/`y`) labels are in scientific notation, so none is ever long.
 pub fn tick_labels(ticks: &[f64], mode: TickLabelMode, scale: Scale) -> Vec<String> {
     if mode == TickLabelMode::Off {
         return ticks.iter().map(|_| String::new()).collect();
     }
-    if mode == TickLabelMode::Duration {
-        return ticks.iter().map(|t| duration_label(*t)).collect();
+    if mode == TickLabelMode::Duration || scale != Scale::Linear {
+        return ticks.iter().map(|t| compact(*t, mode)).collect();
     }
-    // Ticks of non-linear scales span magnitudes: each gets its own prefix.
-    if scale != Scale::Linear && mode == TickLabelMode::Decimal {
-        return ticks.iter().map(|t| compact(*t)).collect();
-    }
-    let table = if mode == TickLabelMode::Binary {
-        BINARY
-    } else {
-        DECIMAL
-    };
     let mag = ticks.iter().fold(0.0f64, |m, t| m.max(t.abs()));
-    if mag == 0.0 {
-        return ticks.iter().map(|_| "0".to_string()).collect();
+    if mag == 0.0 || !mag.is_finite() {
+        return ticks.iter().map(|t| compact(*t, mode)).collect();
     }
-    let (factor, prefix) = prefix_for(mag, table);
     let spacing = ticks
         .windows(2)
         .map(|w| (w[1] - w[0]).abs())
         .filter(|d| *d > 0.0)
         .fold(f64::INFINITY, f64::min);
-    let decimals = if spacing.is_finite() {
-        (-(spacing / factor).log10().floor()).clamp(0.0, 6.0) as usize
-    } else {
-        0
+    let decimals_for = |factor: f64| -> usize {
+        if spacing.is_finite() {
+            (-(spacing / factor).log10().floor()).clamp(0.0, 3.0) as usize
+        } else {
+            0
+        }
     };
-    ticks
-        .iter()
-        .map(|t| {
-            if *t == 0.0 {
-                "0".to_string()
-            } else {
-                format!("{:.*}{prefix}", decimals, t / factor)
-            }
-        })
-        .collect()
+    match unit_for(mag, mode) {
+        Some((factor, prefix)) => {
+            let decimals = decimals_for(factor);
+            ticks
+                .iter()
+                .map(|t| {
+                    if *t == 0.0 {
+                        "0".to_string()
+                    } else {
+                        format!("{:.*}{prefix}", decimals, t / factor)
+                    }
+                })
+                .collect()
+        }
+        None => {
+            // Each tick with the mantissa digits the spacing needs: `1.5e300`, `2.0e300`.
+            let suffix = sci_suffix(mode);
+            ticks
+                .iter()
+                .map(|t| {
+                    if *t == 0.0 {
+                        return "0".to_string();
+                    }
+                    let digits = if spacing.is_finite() {
+                        (t.abs().log10().floor() - spacing.log10().floor()).clamp(0.0, 3.0) as usize
+                    } else {
+                        0
+                    };
+                    format!("{t:.digits$e}{suffix}")
+                })
+                .collect()
+        }
+    }
 }
 
-/// A legend value: three significant digits with a metric prefix, e.g. `12.3k`.
-pub fn short_value(v: f64) -> String {
+/// A value as the legend, the tick labels of a log axis and the web UI's table write it:
+/// three significant digits and the unit of `mode` (`12.3k`, `1.50Mi`, `41.9ms`), or
+/// scientific notation past the last unit (`1.23e300`). `Off` writes decimal.
+///
+/// ```
+/// use sextant_ui::{format_value, TickLabelMode};
+/// assert_eq!(format_value(0.0419, TickLabelMode::Duration), "41.9ms");
+/// assert_eq!(format_value(12_345.0, TickLabelMode::Decimal), "12.3k");
+/// assert_eq!(format_value(3.0 * 1024.0 * 1024.0, TickLabelMode::Binary), "3.00Mi");
+/// assert_eq!(format_value(1.225e21, TickLabelMode::Decimal), "1.23Z");
+/// assert_eq!(format_value(-1.5e300, TickLabelMode::Decimal), "-1.50e300");
+/// ```
+pub fn format_value(v: f64, mode: TickLabelMode) -> String {
     if v.is_nan() {
         return "NaN".to_string();
     }
@@ -220,56 +300,38 @@ pub fn short_value(v: f64) -> String {
     if v == 0.0 {
         return "0".to_string();
     }
-    let (factor, prefix) = prefix_for(v.abs(), DECIMAL);
+    let Some((factor, unit)) = unit_for(v.abs(), mode) else {
+        return format!("{v:.2e}{}", sci_suffix(mode));
+    };
     let x = v / factor;
-    let decimals = if x.abs() >= 100.0 {
+    let decimals = if x.abs() >= 99.95 {
         0
-    } else if x.abs() >= 10.0 {
+    } else if x.abs() >= 9.995 {
         1
     } else {
         2
     };
-    format!("{x:.decimals$}{prefix}")
+    format!("{x:.decimals$}{unit}")
 }
 
-/// Up to three significant digits with a prefix and no trailing zeros: `1k`, `2.5M`.
-fn compact(v: f64) -> String {
-    let s = short_value(v);
-    let digits_end = s
-        .find(|c: char| !(c.is_ascii_digit() || c == '.' || c == '-'))
-        .unwrap_or(s.len());
-    let (num, prefix) = s.split_at(digits_end);
+/// A legend value in decimal units: [`format_value`] with [`TickLabelMode::Decimal`].
+pub fn short_value(v: f64) -> String {
+    format_value(v, TickLabelMode::Decimal)
+}
+
+/// [`format_value`] without trailing zeros: `1k`, `2.5M`, `250ms`, `1e300`.
+fn compact(v: f64, mode: TickLabelMode) -> String {
+    let s = format_value(v, mode);
+    let (num, rest) = match s.find(|c: char| !(c.is_ascii_digit() || c == '.' || c == '-')) {
+        Some(i) => s.split_at(i),
+        None => (s.as_str(), ""),
+    };
     let num = if num.contains('.') {
         num.trim_end_matches('0').trim_end_matches('.')
     } else {
         num
     };
-    format!("{num}{prefix}")
-}
-
-fn duration_label(seconds: f64) -> String {
-    let a = seconds.abs();
-    let sign = if seconds < 0.0 { "-" } else { "" };
-    let (v, unit) = if a == 0.0 {
-        return "0".to_string();
-    } else if a < 1e-6 {
-        (a * 1e9, "ns")
-    } else if a < 1e-3 {
-        (a * 1e6, "us")
-    } else if a < 1.0 {
-        (a * 1e3, "ms")
-    } else if a < 60.0 {
-        (a, "s")
-    } else if a < 3600.0 {
-        (a / 60.0, "min")
-    } else if a < 86_400.0 {
-        (a / 3600.0, "h")
-    } else {
-        (a / 86_400.0, "d")
-    };
-    let text = format!("{v:.1}");
-    let text = text.strip_suffix(".0").unwrap_or(&text);
-    format!("{sign}{text}{unit}")
+    format!("{num}{rest}")
 }
 
 const MINUTE: i64 = 60_000;
@@ -384,6 +446,7 @@ mod tests {
             min: 0.0,
             max: 1000.0,
             scale: Scale::Linear,
+            pad: (0.0, 0.0),
         };
         let t = value_ticks(&r, 300.0);
         assert_eq!(t.first(), Some(&0.0));
@@ -415,7 +478,39 @@ mod tests {
         );
         assert_eq!(short_value(0.5), "500m");
         assert_eq!(short_value(f64::NAN), "NaN");
-        assert_eq!(duration_label(90.0), "1.5min");
+        assert_eq!(compact(90.0, TickLabelMode::Duration), "1.5min");
+    }
+
+    #[test]
+    fn prefixes_reach_yotta_and_yocto_then_scientific() {
+        let d = TickLabelMode::Decimal;
+        assert_eq!(format_value(1.225e21, d), "1.23Z");
+        assert_eq!(format_value(4.5e18, d), "4.50E");
+        assert_eq!(format_value(999e24, d), "999Y");
+        assert_eq!(format_value(1.5e300, d), "1.50e300");
+        assert_eq!(format_value(-1e-20, d), "-10.0z");
+        assert_eq!(format_value(2e-18, d), "2.00a");
+        assert_eq!(format_value(-3e-30, d), "-3.00e-30");
+        assert_eq!(format_value(f64::MIN_POSITIVE, d), "2.23e-308");
+        assert_eq!(format_value(0.0419, TickLabelMode::Duration), "41.9ms");
+        assert_eq!(format_value(5400.0, TickLabelMode::Duration), "1.50h");
+        assert_eq!(format_value(1e300, TickLabelMode::Duration), "1.00e300s");
+        assert_eq!(
+            format_value(3.0 * 1024.0 * 1024.0, TickLabelMode::Binary),
+            "3.00Mi"
+        );
+        assert_eq!(format_value(0.5, TickLabelMode::Binary), "500m");
+        // Log axes label each decade on its own, short at any magnitude.
+        let log = tick_labels(&[1.0, 1e25, 1e50, 1e300], d, Scale::Log);
+        assert_eq!(log, ["1", "10Y", "1e50", "1e300"]);
+        // A linear axis of huge values shares the digits the spacing needs.
+        let lin = tick_labels(&[1.0e300, 1.5e300, 2.0e300], d, Scale::Linear);
+        assert_eq!(lin, ["1.0e300", "1.5e300", "2.0e300"]);
+        let tiny = tick_labels(&[-2e-20, -1e-20, 0.0], d, Scale::Linear);
+        assert_eq!(tiny, ["-20z", "-10z", "0"]);
+        for l in tick_labels(&[0.0, 1e-30, 2e-30], d, Scale::Linear) {
+            assert!(l.len() <= 7, "{l}");
+        }
     }
 
     #[test]
@@ -424,6 +519,7 @@ mod tests {
             min: 1.0,
             max: 1e6,
             scale: Scale::Log,
+            pad: (0.0, 0.0),
         };
         assert_eq!(value_ticks(&r, 300.0)[..2], [1.0, 10.0]);
         assert!(r.y(1e6, 100.0).abs() < 1e-9);

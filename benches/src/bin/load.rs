@@ -17,7 +17,8 @@ use indicatif::{ProgressBar, ProgressStyle};
 #[derive(Parser)]
 #[command(about = "Publish synthetic datapoints to a Sextant server and report the rate")]
 struct Args {
-    /// Base URL of the server.
+    /// Base URL of the server; several, comma-separated, spread the connections over
+    /// them (the nodes of a cluster).
     #[arg(long, default_value = "http://127.0.0.1:7101")]
     url: String,
     /// Distinct series to publish to.
@@ -67,7 +68,11 @@ fn body(first: usize, batch: usize, series: usize, ts: i64) -> String {
 
 fn main() -> anyhow::Result<()> {
     let args = Args::parse();
-    let publish = format!("{}/api/v1/publish", args.url.trim_end_matches('/'));
+    let publish: Vec<String> = args
+        .url
+        .split(',')
+        .map(|u| format!("{}/api/v1/publish", u.trim().trim_end_matches('/')))
+        .collect();
     let sent = Arc::new(AtomicU64::new(0));
     let failed = Arc::new(AtomicU64::new(0));
     let deadline = Instant::now() + Duration::from_secs(args.seconds);
@@ -80,7 +85,8 @@ fn main() -> anyhow::Result<()> {
     let start = Instant::now();
     let workers: Vec<_> = (0..args.connections.max(1))
         .map(|w| {
-            let (sent, failed, publish) = (sent.clone(), failed.clone(), publish.clone());
+            let (sent, failed) = (sent.clone(), failed.clone());
+            let publish = publish[w % publish.len()].clone();
             let (series, batch) = (args.series.max(1), args.batch.max(1));
             std::thread::spawn(move || {
                 let agent: ureq::Agent = ureq::Agent::config_builder()

@@ -12,8 +12,8 @@ use std::time::Instant;
 
 use clap::Parser;
 use sextant_benches::dataset::{filled_store, store_config, tags};
-use sextant_server::wal_record::Encoder;
-use sextant_server::{recover_store, write_checkpoint, Store, SyncMode, Wal, WalConfig};
+use sextant_store::wal_record::Encoder;
+use sextant_store::{recover_store, write_checkpoint, Store, SyncMode, Wal, WalConfig};
 
 #[derive(Parser)]
 struct Args {

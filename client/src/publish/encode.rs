@@ -5,7 +5,7 @@ use std::io::{self, Write};
 use flate2::write::GzEncoder;
 use flate2::Compression;
 
-use crate::meter::Measurement;
+use sextant_meters::Measurement;
 
 fn push_str(out: &mut Vec<u8>, s: &str) {
     out.push(b'"');
@@ -79,8 +79,8 @@ pub(crate) fn gzip(body: &[u8]) -> io::Result<Vec<u8>> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::id::Id;
     use flate2::read::GzDecoder;
+    use sextant_meters::Id;
     use std::io::Read;
 
     #[test]

@@ -1,11 +1,12 @@
 //! Sending one batch: bounded retries on connect errors, 429 and 503, and accounting for what
 //! the server accepted, rejected or never saw.
 
-use super::{Batch, PublishState};
-use crate::id::Id;
-use crate::registry::Shared;
+use sextant_meters::Id;
 
-pub(crate) fn agent(config: &crate::config::Config) -> ureq::Agent {
+use super::state::{self_metrics, Batch, PublishState};
+use crate::config::Config;
+
+pub(crate) fn agent(config: &Config) -> ureq::Agent {
     ureq::Agent::config_builder()
         .timeout_global(Some(config.publish_timeout()))
         .timeout_connect(Some(config.connect_timeout()))
@@ -96,7 +97,7 @@ fn ipc_status(status: u16) -> &'static str {
     }
 }
 
-fn record_call(shared: &Shared, attempt: u32, result: &Attempt, elapsed_ns: i64) {
+fn record_call(ps: &PublishState, attempt: u32, result: &Attempt, elapsed_ns: i64) {
     let (ok, status, http) = match result {
         Attempt::Status(s, _) => ((200..300).contains(s), ipc_status(*s), Some(*s)),
         Attempt::Connect(_) => (false, "connection_error", None),
@@ -117,26 +118,27 @@ fn record_call(shared: &Shared, attempt: u32, result: &Attempt, elapsed_ns: i64)
     if let Some(code) = http {
         id = id.with_tag("http.status", code.to_string());
     }
-    shared.timer(id).record_nanos(elapsed_ns);
-    shared.stats.requests.add(1);
+    ps.registry.timer(id).record_nanos(elapsed_ns);
+    ps.stats.requests.add(1);
     if !ok {
-        shared.stats.failed_requests.add(1);
+        ps.stats.failed_requests.add(1);
     }
 }
 
 /// Sends one batch, retrying connect errors, 429 and 503 with doubling backoff unless the
 /// registry is shutting down, and accounts for every datapoint in it exactly once.
-pub(crate) fn send_batch(shared: &Shared, ps: &PublishState, batch: &Batch) {
-    let cfg = &shared.config;
+pub(crate) fn send_batch(ps: &PublishState, batch: &Batch) {
+    let cfg = &ps.config;
     let uri = cfg.uri();
     let n = batch.count as u64;
     let max_attempts = cfg.max_attempts();
     let mut attempt = 1u32;
     loop {
-        let start = shared.ticker.clock().monotonic_time();
+        let clock = ps.registry.clock();
+        let start = clock.monotonic_time();
         let result = post(&ps.agent, uri, &batch.body);
-        let elapsed = shared.ticker.clock().monotonic_time().saturating_sub(start);
-        record_call(shared, attempt, &result, elapsed);
+        let elapsed = clock.monotonic_time().saturating_sub(start);
+        record_call(ps, attempt, &result, elapsed);
         let retryable = match &result {
             Attempt::Status(429 | 503, _) | Attempt::Connect(_) => true,
             Attempt::Status(..) | Attempt::Timeout(_) | Attempt::Other(_) => false,
@@ -151,57 +153,58 @@ pub(crate) fn send_batch(shared: &Shared, ps: &PublishState, batch: &Batch) {
                 continue;
             }
         }
-        account(shared, uri, n, result);
+        account(ps, uri, n, result);
         return;
     }
 }
 
-fn account(shared: &Shared, uri: &str, n: u64, result: Attempt) {
-    let sm = super::self_metrics(shared);
+fn account(ps: &PublishState, uri: &str, n: u64, result: Attempt) {
+    let sm = self_metrics(ps);
     match result {
         Attempt::Status(200, _) => {
-            shared.stats.sent.add(n);
+            ps.stats.sent.add(n);
             sm.sent.increment_by(n);
         }
         Attempt::Status(s, body) if s < 500 && s != 429 => match parse_failure(&body) {
             Some((errors, msgs)) => {
                 let errors = errors.min(n);
-                shared.stats.sent.add(n - errors);
+                ps.stats.sent.add(n - errors);
                 sm.sent.increment_by(n - errors);
-                shared.stats.dropped_validation.add(errors);
+                ps.stats.dropped_validation.add(errors);
                 sm.dropped_validation.increment_by(errors);
                 if errors > 0 || s >= 300 {
-                    shared.note_error(format!(
+                    ps.registry.note_error(format!(
                         "publish to {uri}: HTTP {s}, {errors} of {n} datapoints rejected: {}",
                         msgs.join("; ")
                     ));
                 }
             }
             None if (200..300).contains(&s) => {
-                shared.stats.sent.add(n);
+                ps.stats.sent.add(n);
                 sm.sent.increment_by(n);
             }
             None => {
-                shared.stats.dropped_other.add(n);
+                ps.stats.dropped_other.add(n);
                 sm.dropped_other.increment_by(n);
-                shared.note_error(format!(
+                ps.registry.note_error(format!(
                     "publish to {uri}: HTTP {s}, {n} datapoints dropped: {}",
                     truncate(&body, 500)
                 ));
             }
         },
         Attempt::Status(s, body) => {
-            shared.stats.dropped_http.add(n);
+            ps.stats.dropped_http.add(n);
             sm.dropped_http.increment_by(n);
-            shared.note_error(format!(
+            ps.registry.note_error(format!(
                 "publish to {uri}: HTTP {s}, {n} datapoints dropped: {}",
                 truncate(&body, 500)
             ));
         }
         Attempt::Connect(e) | Attempt::Timeout(e) | Attempt::Other(e) => {
-            shared.stats.dropped_http.add(n);
+            ps.stats.dropped_http.add(n);
             sm.dropped_http.increment_by(n);
-            shared.note_error(format!("publish to {uri}: {e}; {n} datapoints dropped"));
+            ps.registry
+                .note_error(format!("publish to {uri}: {e}; {n} datapoints dropped"));
         }
     }
 }

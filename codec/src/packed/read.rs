@@ -6,8 +6,8 @@ use super::{
     ULP_TAG,
 };
 use crate::bits::{load_u64, low_mask, unzigzag, ByteReader};
-use crate::block::Encoding;
 use crate::constant::get_trimmed;
+use crate::encoding::Encoding;
 use crate::error::{Error, Result};
 use crate::scale::{unscale, Scale};
 

@@ -87,14 +87,6 @@ fn exact_tags(q: &Query) -> TagMap {
         .collect()
 }
 
-fn offset_suffix(offset: i64) -> String {
-    if offset == 0 {
-        String::new()
-    } else {
-        format!(" (offset={})", fmt_duration(offset))
-    }
-}
-
 /// The all-NaN line of an aggregate with no input.
 pub(crate) fn no_data(env: &Env<'_>, tags: TagMap) -> TimeSeries {
     let tags = if tags.is_empty() {
@@ -133,15 +125,33 @@ pub(crate) fn eval_data(d: &DataExpr, env: &Env<'_>) -> Result<Vec<TimeSeries>> 
     }
     // The consolidated point at T combines primary points T-(m-1)p ..= T.
     let lead = (m as i64 - 1) * primary;
+    let n = env.n;
+    let scan_start = env
+        .start
+        .checked_sub(shift)
+        .and_then(|s| s.checked_sub(lead))
+        .ok_or_else(|| Error::Eval(format!("offset {} is out of range", fmt_duration(offset))))?;
+    // Only the consolidated points `first..last` can hold data: the rest of the window is
+    // outside what the store holds, and is neither scanned nor allocated.
+    let (first, last) = held_points(scan_start, env.step, n, env.db.extent());
     let request = ScanRequest {
         query,
-        start: env.start - shift - lead,
-        end: env.end - shift - env.step + primary,
+        start: scan_start + first as i64 * env.step,
+        end: scan_start + last as i64 * env.step,
     };
-    let n = env.n;
+    // Decided before the store allocates its buffer for one series' primary points.
+    let scan_points = (last - first).saturating_mul(m);
+    if scan_points > env.limits.max_datapoints {
+        return Err(Error::Limit {
+            what: "primary datapoints scanned per series",
+            limit: env.limits.max_datapoints,
+            actual: scan_points,
+        });
+    }
     let max_lines = env.limits.max_lines;
     let mut buf = vec![f64::NAN; n];
-    let suffix = offset_suffix(offset);
+    // Points outside `first..last` stay NaN in every line.
+    let held = first..last;
     match d {
         DataExpr::All { .. } => {
             let mut over = 0usize;
@@ -152,12 +162,12 @@ pub(crate) fn eval_data(d: &DataExpr, env: &Env<'_>) -> Result<Vec<TimeSeries>> 
                         return Ok(());
                     }
                     let gauge = is_gauge(tags);
-                    consolidate(values, m, Cf::Sum, gauge, &mut buf);
+                    consolidate(values, m, Cf::Sum, gauge, &mut buf[held.clone()]);
                     let tags: TagMap = tags
                         .iter()
                         .map(|(k, v)| (k.to_string(), v.to_string()))
                         .collect();
-                    let label = format!("{}{suffix}", tags_label(&tags));
+                    let label = tags_label(&tags);
                     env.charge(1).map_err(limit_to_db)?;
                     out.push(env.line(tags, label, buf.clone()));
                     Ok(())
@@ -171,7 +181,7 @@ pub(crate) fn eval_data(d: &DataExpr, env: &Env<'_>) -> Result<Vec<TimeSeries>> 
             env.db
                 .scan(&request, &mut |tags, values| {
                     seen = true;
-                    consolidate(values, m, a.cf, is_gauge(tags), &mut buf);
+                    consolidate(values, m, a.cf, is_gauge(tags), &mut buf[held.clone()]);
                     for (x, &v) in acc.iter_mut().zip(&buf) {
                         *x = fold(a.func, *x, v);
                     }
@@ -188,7 +198,7 @@ pub(crate) fn eval_data(d: &DataExpr, env: &Env<'_>) -> Result<Vec<TimeSeries>> 
                 } else {
                     exact
                 };
-                let label = format!("{}{suffix}", tags_label(&tags));
+                let label = tags_label(&tags);
                 out.push(env.line(tags, label, acc));
             }
         }
@@ -220,7 +230,7 @@ pub(crate) fn eval_data(d: &DataExpr, env: &Env<'_>) -> Result<Vec<TimeSeries>> 
                             },
                         );
                     }
-                    consolidate(values, m, aggr.cf, is_gauge(tags), &mut buf);
+                    consolidate(values, m, aggr.cf, is_gauge(tags), &mut buf[held.clone()]);
                     if let Some(g) = groups.get_mut(&owned) {
                         for (x, &v) in g.values.iter_mut().zip(&buf) {
                             *x = fold(aggr.func, *x, v);
@@ -245,13 +255,43 @@ pub(crate) fn eval_data(d: &DataExpr, env: &Env<'_>) -> Result<Vec<TimeSeries>> 
                     tags.insert(k.clone(), v.clone());
                 }
                 label.push(')');
-                label.push_str(&suffix);
                 sorted.insert(label.clone(), env.line(tags, label, g.values));
             }
             out.extend(sorted.into_values());
         }
     }
+    // A regular expression that gave up on a value stopped matching: the lines would be
+    // incomplete, so the request fails instead.
+    query
+        .check_patterns()
+        .map_err(|e| Error::Eval(e.to_string()))?;
     Ok(out)
+}
+
+/// The consolidated points `first..last` of `n` (each `step` wide, the first starting at
+/// `scan_start`) that overlap `extent`; all of them when the store cannot say.
+fn held_points(scan_start: i64, step: i64, n: usize, extent: Option<(i64, i64)>) -> (usize, usize) {
+    let Some((from, to)) = extent else {
+        return (0, n);
+    };
+    if to <= from || step <= 0 {
+        return (0, 0);
+    }
+    // Point j reads primary points in [scan_start + j*step, scan_start + (j+1)*step).
+    let index = |t: i64| -> usize {
+        let j = (i128::from(t) - i128::from(scan_start)).div_euclid(i128::from(step));
+        j.clamp(0, n as i128) as usize
+    };
+    let first = index(from);
+    // One past the point holding the last timestamp before `to`.
+    let last = index(to - 1)
+        .saturating_add(usize::from(to > scan_start))
+        .min(n);
+    if first >= last {
+        (0, 0)
+    } else {
+        (first, last)
+    }
 }
 
 fn check_lines(actual: usize, limit: usize) -> Result<()> {
@@ -277,4 +317,28 @@ fn limit_to_db(e: Error) -> DatabaseError {
 
 fn db_error(e: DatabaseError) -> Error {
     Error::Database(e)
+}
+
+#[cfg(test)]
+mod extent_tests {
+    use super::held_points;
+
+    /// Points are 10 wide from 0: point j reads [10j, 10j + 10).
+    #[test]
+    fn only_points_overlapping_the_extent_are_held() {
+        assert_eq!(held_points(0, 10, 5, None), (0, 5));
+        assert_eq!(held_points(0, 10, 5, Some((20, 30))), (2, 3));
+        assert_eq!(held_points(0, 10, 5, Some((15, 31))), (1, 4));
+        assert_eq!(held_points(0, 10, 5, Some((-1_000, 1_000_000))), (0, 5));
+        assert_eq!(held_points(0, 10, 5, Some((100, 200))), (0, 0));
+        assert_eq!(held_points(0, 10, 5, Some((-100, -1))), (0, 0));
+        assert_eq!(held_points(0, 10, 5, Some((7, 7))), (0, 0));
+        // Ten thousand years of one-minute points: only the recent end is held.
+        let year = 365 * 86_400_000i64;
+        let n = (10_000 * year / 60_000) as usize;
+        let now = 1_700_000_000_000;
+        let (first, last) =
+            held_points(now - 10_000 * year, 60_000, n, Some((now - 3_600_000, now)));
+        assert_eq!(last - first, 60);
+    }
 }

@@ -9,24 +9,50 @@ use super::data::{fold, no_data};
 use super::{eval, Env};
 use crate::error::{Error, Result};
 use crate::model::rewrite::rewrite;
-use crate::model::{fmt_num, tags_label, AggrFn, BinaryOp, Expr};
+use crate::model::{tags_label, AggrFn, BinaryOp, Expr};
 use crate::{TagMap, TimeSeries};
 
-/// Tags fixed by `:eq` in the first data expression, kept by aggregates across lines.
-fn first_exact(e: &Expr) -> TagMap {
-    let mut out: Option<TagMap> = None;
+/// Atlas's `AggrMathExpr.filterKeys`: the tags of `head` whose keys `:eq` fixes in the
+/// first data expression; all of them when there is no data expression (constants).
+fn first_exact(e: &Expr, head: &TagMap) -> TagMap {
+    let mut keys: Option<Vec<String>> = None;
     e.visit_data(&mut |d| {
-        if out.is_none() {
-            out = Some(
+        if keys.is_none() {
+            keys = Some(
                 d.query()
                     .exact_keys()
                     .into_iter()
-                    .map(|(k, v)| (k.to_string(), v.to_string()))
+                    .map(|(k, _)| k.to_string())
                     .collect(),
             );
         }
     });
-    out.unwrap_or_default()
+    match keys {
+        Some(keys) => head
+            .iter()
+            .filter(|(k, _)| keys.contains(k))
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect(),
+        None => head.clone(),
+    }
+}
+
+/// Atlas's `GroupBy.queryKeys`: keys that `:eq` fixes in every data expression.
+fn common_exact_keys(e: &Expr) -> Vec<String> {
+    let mut common: Option<Vec<String>> = None;
+    e.visit_data(&mut |d| {
+        let keys: Vec<String> = d
+            .query()
+            .exact_keys()
+            .into_iter()
+            .map(|(k, _)| k.to_string())
+            .collect();
+        common = Some(match common.take() {
+            None => keys,
+            Some(c) => c.into_iter().filter(|k| keys.contains(k)).collect(),
+        });
+    });
+    common.unwrap_or_default()
 }
 
 fn project(tags: &TagMap, keys: &[String]) -> Option<Vec<String>> {
@@ -40,10 +66,9 @@ fn combine(
     tags: TagMap,
     env: &Env<'_>,
 ) -> TimeSeries {
-    let label = match op {
-        BinaryOp::Pow => format!("pow({}, {})", a.label, b.label),
-        _ => format!("({} {} {})", a.label, op.symbol(), b.label),
-    };
+    // Math keeps its input's tags, and the label is derived from them
+    // (`TimeSeries.binaryOp` in Atlas).
+    let label = tags_label(&tags);
     let values = (0..env.n)
         .map(|i| {
             let x = a.values.get(i).copied().unwrap_or(f64::NAN);
@@ -131,7 +156,7 @@ fn aggregate(f: AggrFn, e: &Expr, env: &Env<'_>) -> Result<Vec<TimeSeries>> {
     if lines.is_empty() {
         return Ok(vec![no_data(env, TagMap::new())]);
     }
-    let tags = first_exact(e);
+    let tags = first_exact(e, &lines[0].tags);
     let label = format!("{}({})", f.name(), tags_label(&tags));
     let mut acc = vec![f64::NAN; env.n];
     for t in &lines {
@@ -144,28 +169,35 @@ fn aggregate(f: AggrFn, e: &Expr, env: &Env<'_>) -> Result<Vec<TimeSeries>> {
 
 fn group_by(f: AggrFn, e: &Expr, keys: &[String], env: &Env<'_>) -> Result<Vec<TimeSeries>> {
     let lines = eval(e, env)?;
-    let exact = first_exact(e);
-    let mut groups: BTreeMap<Vec<String>, Vec<f64>> = BTreeMap::new();
+    // Kept tags: the keys every data expression fixes, plus the group keys, taken from the
+    // first line of each group (Atlas's `MathExpr.GroupBy`).
+    let mut kept = common_exact_keys(e);
+    kept.extend(keys.iter().cloned());
+    let mut groups: BTreeMap<Vec<String>, (TagMap, Vec<f64>)> = BTreeMap::new();
     for t in &lines {
         let Some(k) = project(&t.tags, keys) else {
             continue;
         };
-        let acc = groups.entry(k).or_insert_with(|| vec![f64::NAN; env.n]);
+        let (_, acc) = groups.entry(k).or_insert_with(|| {
+            let tags = t
+                .tags
+                .iter()
+                .filter(|(k, _)| kept.contains(k))
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect();
+            (tags, vec![f64::NAN; env.n])
+        });
         for (x, &v) in acc.iter_mut().zip(&t.values) {
             *x = fold(f, *x, v);
         }
     }
     let mut out: Vec<TimeSeries> = groups
         .into_iter()
-        .map(|(k, values)| {
-            let mut tags = exact.clone();
+        .map(|(k, (tags, values))| {
             let parts: Vec<String> = keys
                 .iter()
                 .zip(&k)
-                .map(|(key, v)| {
-                    tags.insert(key.clone(), v.clone());
-                    format!("{key}={v}")
-                })
+                .map(|(key, v)| format!("{key}={v}"))
                 .collect();
             env.line(tags, format!("({})", parts.join(" ")), values)
         })
@@ -182,7 +214,8 @@ pub(crate) fn eval_math(expr: &Expr, env: &Env<'_>) -> Result<Vec<TimeSeries>> {
                 for v in &mut t.values {
                     *v = op.apply(*v, env.step);
                 }
-                t.label = format!("{}({})", op.name(), t.label);
+                // The label is derived from the kept tags (`TimeSeries.unaryOp` in Atlas).
+                t.label = tags_label(&t.tags);
             }
             Ok(lines)
         }
@@ -195,8 +228,7 @@ pub(crate) fn eval_math(expr: &Expr, env: &Env<'_>) -> Result<Vec<TimeSeries>> {
                         *v = *bound;
                     }
                 }
-                let w = if *max { "clamp-max" } else { "clamp-min" };
-                t.label = format!("{w}({}, {})", t.label, fmt_num(*bound));
+                t.label = tags_label(&t.tags);
             }
             Ok(lines)
         }
@@ -212,8 +244,14 @@ pub(crate) fn eval_math(expr: &Expr, env: &Env<'_>) -> Result<Vec<TimeSeries>> {
         Expr::As(e, from, to) => {
             let mut lines = eval(e, env)?;
             for t in &mut lines {
+                // A label derived from the tags follows them (Atlas's lazy label); an
+                // explicit one stays.
+                let derived = t.label == tags_label(&t.tags);
                 if let Some(v) = t.tags.remove(from) {
                     t.tags.insert(to.clone(), v);
+                }
+                if derived {
+                    t.label = tags_label(&t.tags);
                 }
             }
             Ok(lines)

@@ -110,6 +110,8 @@ pub(crate) struct Env<'a> {
     pub end: i64,
     pub step: i64,
     pub n: usize,
+    /// Steps evaluated before the first returned value (0 or 1), see [`env`].
+    pub lead: usize,
     pub limits: Limits,
     /// Datapoints held by lines that data expressions produced so far.
     pub datapoints: Cell<usize>,
@@ -150,7 +152,11 @@ impl Env<'_> {
     }
 }
 
-fn env<'a>(ctx: &EvalContext, db: &'a dyn Database) -> Result<Env<'a>> {
+/// The evaluation state for `ctx`. With `lead`, like Atlas's graph
+/// (`GraphConfig.evalContext`), it starts one step before the first returned value: stateful
+/// words, `:stat` and constants see that step, and [`trim_lead`] drops it from every
+/// returned line.
+fn env<'a>(ctx: &EvalContext, db: &'a dyn Database, lead: bool) -> Result<Env<'a>> {
     if ctx.step <= 0 {
         return Err(Error::Eval(format!(
             "step must be positive, found {}",
@@ -165,32 +171,50 @@ fn env<'a>(ctx: &EvalContext, db: &'a dyn Database) -> Result<Env<'a>> {
             actual: n,
         });
     }
+    let lead = usize::from(lead);
+    let start = ctx
+        .start
+        .checked_sub(ctx.step * lead as i64)
+        .ok_or_else(|| Error::Eval(format!("start {} is out of range", ctx.start)))?;
     Ok(Env {
         db,
-        start: ctx.start,
+        start,
         end: ctx.end,
         step: ctx.step,
-        n,
+        n: n + lead,
+        lead,
         limits: ctx.limits,
         datapoints: Cell::new(0),
     })
 }
 
-/// Evaluates one expression to its lines, unsorted and without presentation.
+/// Drops the lead steps that [`env`] adds, so the line starts at the context's start.
+pub(crate) fn trim_lead(env: &Env<'_>, t: &mut TimeSeries) {
+    let lead = env.lead.min(t.values.len());
+    t.values.drain(..lead);
+    t.start = t.start.saturating_add(t.step.saturating_mul(lead as i64));
+}
+
+/// Evaluates one expression to its lines, unsorted and without presentation, over exactly
+/// the context's window (Atlas's `TimeSeriesExpr.eval(context, ...)`).
 pub fn eval_expr(expr: &Expr, ctx: &EvalContext, db: &dyn Database) -> Result<Vec<TimeSeries>> {
-    let env = env(ctx, db)?;
+    let env = env(ctx, db, false)?;
     eval(expr, &env)
 }
 
 /// Evaluates presentation expressions to graph lines: per expression, lines sorted by
 /// label, then by the expression's `:sort`/`:order`, then cut to its `:limit`; legends
 /// applied. Expressions keep their order.
+///
+/// As Atlas's graph API does, evaluation starts one step before `ctx.start` so stateful
+/// words, `:stat` and constants see that step (`1,:integral` starts at 2); the returned
+/// lines and their legend statistics cover `ctx` only.
 pub fn evaluate(
     exprs: &[StyleExpr],
     ctx: &EvalContext,
     db: &dyn Database,
 ) -> Result<Vec<GraphLine>> {
-    let env = env(ctx, db)?;
+    let env = env(ctx, db, true)?;
     let mut out = Vec::new();
     for (index, se) in exprs.iter().enumerate() {
         present::expression_lines(se, index, &env, &mut out)?;
@@ -202,7 +226,7 @@ pub fn evaluate(
             });
         }
     }
-    let points = out.len().saturating_mul(env.n);
+    let points = out.len().saturating_mul(ctx.len());
     if points > ctx.limits.max_datapoints {
         return Err(Error::Limit {
             what: "output datapoints",
@@ -213,8 +237,25 @@ pub fn evaluate(
     Ok(out)
 }
 
-/// Evaluates any expression node.
+/// Evaluates any expression node, then checks the budgets: the node's lines must fit in
+/// `max_datapoints` (words such as `:by`, `:offset` or math over many lines multiply the
+/// work) and the database's own budget (time) must not be spent.
 pub(crate) fn eval(expr: &Expr, env: &Env<'_>) -> Result<Vec<TimeSeries>> {
+    env.db.check_budget().map_err(Error::Database)?;
+    let lines = eval_node(expr, env)?;
+    let points = lines.len().saturating_mul(env.n);
+    if points > env.limits.max_datapoints {
+        return Err(Error::Limit {
+            what: "datapoints of one expression",
+            limit: env.limits.max_datapoints,
+            actual: points,
+        });
+    }
+    env.db.check_budget().map_err(Error::Database)?;
+    Ok(lines)
+}
+
+fn eval_node(expr: &Expr, env: &Env<'_>) -> Result<Vec<TimeSeries>> {
     match expr {
         Expr::Data(d) => data::eval_data(d, env),
         Expr::Const(_)

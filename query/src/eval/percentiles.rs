@@ -4,7 +4,6 @@
 //! boundaries, including the signed 64-bit overflow that stops the table at 276 entries).
 
 use std::collections::BTreeMap;
-use std::sync::OnceLock;
 
 use super::data::eval_data;
 use super::Env;
@@ -12,111 +11,71 @@ use crate::error::{Error, Result};
 use crate::model::{fmt_num, DataExpr};
 use crate::{TagMap, TimeSeries};
 
-/// Number of buckets.
-pub const BUCKET_COUNT: usize = 276;
+// The bucket table is Spectator's, shared with the client that counts into it.
+pub use sextant_meters::{bucket_index, bucket_value, BUCKET_COUNT};
 
+/// The shared table, in the shape `estimate` reads it.
 struct Buckets {
-    values: Vec<i64>,
-    power_of_4_index: Vec<usize>,
+    values: &'static [i64],
 }
 
-fn buckets() -> &'static Buckets {
-    static B: OnceLock<Buckets> = OnceLock::new();
-    B.get_or_init(|| {
-        let mut values: Vec<i64> = vec![1, 2, 3];
-        let mut power_of_4_index = vec![0usize];
-        let mut exp = 2;
-        while exp < 64 {
-            let mut current: i64 = 1i64 << exp;
-            let delta = current / 3;
-            // Java's `current << 2` wraps; at exp=62 `next` goes negative and nothing is
-            // added, which is why the table has 276 entries.
-            let next = (current << 2).wrapping_sub(delta);
-            power_of_4_index.push(values.len());
-            while current < next {
-                values.push(current);
-                current += delta;
-            }
-            exp += 2;
-        }
-        values.push(i64::MAX);
-        Buckets {
-            values,
-            power_of_4_index,
-        }
-    })
-}
-
-/// Upper boundary of bucket `i` (ns for timers), `None` past the last bucket.
-pub fn bucket_value(i: usize) -> Option<i64> {
-    buckets().values.get(i).copied()
-}
-
-/// The bucket a value falls in, as Spectator's `PercentileBuckets.indexOf`.
-pub fn bucket_index(v: i64) -> usize {
-    if v <= 0 {
-        return 0;
-    }
-    if v <= 4 {
-        return v as usize;
-    }
-    let b = buckets();
-    let mut shift = 63 - v.leading_zeros() as usize;
-    let prev_pow2 = (v >> shift) << shift;
-    let mut prev_pow4 = prev_pow2;
-    if shift % 2 != 0 {
-        shift -= 1;
-        prev_pow4 = prev_pow2 >> 1;
-    }
-    let delta = (prev_pow4 / 3).max(1);
-    let offset = ((v - prev_pow4) / delta) as usize;
-    let pos = offset + b.power_of_4_index.get(shift / 2).copied().unwrap_or(0);
-    if pos >= BUCKET_COUNT - 1 {
-        BUCKET_COUNT - 1
-    } else {
-        pos + 1
+fn buckets() -> Buckets {
+    Buckets {
+        values: &sextant_meters::BUCKET_VALUES,
     }
 }
 
-/// Percentile estimates from per-bucket counts (Spectator's double-array overload).
+/// Percentile estimates from per-bucket counts: Spectator's
+/// `PercentileBuckets.percentiles(double[], double[], double[])`, the overload Atlas's
+/// `:percentiles` calls, operation for operation so the results match to the last bit
+/// (bucket widths are subtracted as integers before the conversion to `f64`, as Java's
+/// `long` arithmetic does).
 pub(crate) fn estimate(counts: &[f64], pcts: &[f64], out: &mut [f64]) {
     let b = buckets();
-    let total: f64 = counts.iter().filter(|c| c.is_finite() && **c > 0.0).sum();
-    let last = counts.iter().rposition(|c| *c > 0.0);
-    let (Some(last), true) = (last, total > 0.0) else {
-        out.iter_mut().for_each(|o| *o = f64::NAN);
-        return;
-    };
-    let (mut prev, mut prev_p, mut prev_b) = (0.0, 0.0, 0.0);
+    let bucket = |i: usize| b.values.get(i).copied().unwrap_or(i64::MAX);
+    let count = |i: usize| counts.get(i).copied().unwrap_or(0.0);
+    let mut last = 0usize;
+    let mut total = 0.0;
+    for (i, &c) in counts.iter().enumerate() {
+        if c > 0.0 && c.is_finite() {
+            total += c;
+            last = i;
+        }
+    }
+    let interpolate =
+        |f: f64, next_b: i64, prev_b: i64| f * next_b.wrapping_sub(prev_b) as f64 + prev_b as f64;
     let mut j = 0;
+    let (mut prev, mut prev_p, mut prev_b) = (0.0, 0.0, 0i64);
     for i in 0..=last {
-        let next = prev + counts.get(i).copied().unwrap_or(0.0);
+        let next = prev + count(i);
         let next_p = 100.0 * next / total;
-        let next_b = b.values.get(i).copied().unwrap_or(i64::MAX) as f64;
+        let next_b = bucket(i);
         while let (Some(&p), Some(o)) = (pcts.get(j), out.get_mut(j)) {
-            if p > next_p {
+            // Java's `nextP >= p`, false for NaN.
+            if next_p.is_nan() || next_p < p {
                 break;
             }
             let f = (p - prev_p) / (next_p - prev_p);
             *o = if f.is_nan() {
                 0.0
             } else {
-                f * (next_b - prev_b) + prev_b
+                interpolate(f, next_b, prev_b)
             };
             j += 1;
+        }
+        if j >= pcts.len() {
+            break;
         }
         prev = next;
         prev_p = next_p;
         prev_b = next_b;
     }
-    let next_b = b.values.get(last).copied().unwrap_or(i64::MAX) as f64;
+    // Percentiles past the last non-empty bucket (or all of them when there is no count:
+    // NaN then, since prev_p is NaN) interpolate towards 100 at that bucket's boundary.
+    let next_b = bucket(last);
     while let (Some(&p), Some(o)) = (pcts.get(j), out.get_mut(j)) {
         let f = (p - prev_p) / (100.0 - prev_p);
-        *o = if f.is_nan() {
-            0.0
-        } else {
-            f * (next_b - prev_b) + prev_b
-        };
+        *o = interpolate(f, next_b, prev_b);
         j += 1;
     }
 }
@@ -156,6 +115,7 @@ pub(crate) fn eval_percentiles(
         end: env.end,
         step: env.step,
         n: env.n,
+        lead: env.lead,
         limits: super::Limits {
             max_lines: env.limits.max_lines.saturating_mul(BUCKET_COUNT),
             ..env.limits
@@ -207,6 +167,8 @@ pub(crate) fn eval_percentiles(
             format!("({})", parts.join(" "))
         };
         let scale = if timer { 1e-9 } else { 1.0 };
+        // Charged before the lines are allocated: a long list of percentiles is refused here.
+        env.charge(pcts.len())?;
         let mut series: Vec<Vec<f64>> = vec![vec![f64::NAN; env.n]; pcts.len()];
         for i in 0..env.n {
             counts.iter_mut().for_each(|c| *c = 0.0);
@@ -227,7 +189,6 @@ pub(crate) fn eval_percentiles(
                 }
             }
         }
-        env.charge(pcts.len())?;
         for (p, values) in pcts.iter().zip(series) {
             let padded = format!("{:>5}", fmt_pct(*p));
             let mut tags = tags.clone();
@@ -262,7 +223,6 @@ mod tests {
         assert_eq!(bucket_value(157), Some(62_992_853_672));
         assert_eq!(bucket_value(274), Some(4_227_378_850_225_105_576));
         assert_eq!(bucket_value(275), Some(i64::MAX));
-        assert_eq!(buckets().power_of_4_index.len(), 32);
     }
 
     #[test]
@@ -302,5 +262,29 @@ mod tests {
         assert!((secs[0] - 0.010486).abs() < 1e-5, "{secs:?}");
         assert!((secs[1] - 0.011185).abs() < 1e-5, "{secs:?}");
         assert!((secs[2] - 1.029).abs() < 1e-3, "{secs:?}");
+    }
+
+    /// Atlas's `PercentilesSuite` "timer :sum" input: one timer value per nanosecond 0..99,
+    /// each a rate of 1/60. The test there only checks `p / 1e9` within 2e-9; the exact
+    /// values are those of Spectator's `percentiles(double[], ...)` on the same counts
+    /// (computed with its Java arithmetic), e.g. p90 = 9.199999999999999e-08, not 9.0e-08.
+    #[test]
+    fn estimates_match_spectator_to_the_last_bit() {
+        let mut counts = vec![0.0; BUCKET_COUNT];
+        for v in 0..100 {
+            if let Some(c) = counts.get_mut(bucket_index(v)) {
+                *c += 1.0 / 60.0;
+            }
+        }
+        let pcts = [25.0, 50.0, 90.0];
+        let mut out = [0.0; 3];
+        estimate(&counts, &pcts, &mut out);
+        let secs: Vec<f64> = out.iter().map(|v| v * 1e-9).collect();
+        assert_eq!(secs, [2.5000000000000005e-08, 5e-08, 9.199999999999999e-08]);
+
+        // No count at all: NaN, as Java's 0/0 makes it.
+        let mut out = [0.0; 1];
+        estimate(&vec![0.0; BUCKET_COUNT], &[50.0], &mut out);
+        assert!(out[0].is_nan());
     }
 }

@@ -7,7 +7,7 @@
 use std::cmp::Ordering;
 
 use super::filter::{java_cmp, SummaryStats};
-use super::{eval, Env, GraphLine};
+use super::{eval, trim_lead, Env, GraphLine};
 use crate::error::Result;
 use crate::model::{fmt_duration, SedOp, SortMode, StatKind, StyleExpr};
 use crate::TimeSeries;
@@ -155,10 +155,18 @@ pub(crate) fn expression_lines(
     let mut lines: Vec<(TimeSeries, SummaryStats)> = Vec::new();
     for (expr, offset) in variants {
         for mut t in eval(&expr, env)? {
+            // Legend statistics cover the returned rows only, as Atlas's Grapher does.
+            trim_lead(env, &mut t);
             t.tags.insert("atlas.offset".into(), fmt_duration(offset));
             let stats = SummaryStats::of(&t.values);
-            if let Some(template) = &style.legend {
-                t.label = expand(template, &|name| variable(&t, &stats, name));
+            match &style.legend {
+                Some(template) => t.label = expand(template, &|name| variable(&t, &stats, name)),
+                // Atlas's `StyleExpr.legend` marks a shifted line's default legend, the
+                // whole label, not each data expression inside it.
+                None if offset > 0 => {
+                    t.label = format!("{} (offset={})", t.label, fmt_duration(offset));
+                }
+                None => {}
             }
             t.label = apply_sed(std::mem::take(&mut t.label), &style.sed, &t);
             lines.push((t, stats));

@@ -15,21 +15,27 @@ fn name_tags(name: &str) -> TagMap {
     TagMap::from([("name".to_string(), name.to_string())])
 }
 
-/// Atlas's `Hash.lowbias64`.
-fn lowbias64(mut x: u64) -> u64 {
-    x ^= x >> 32;
-    x = x.wrapping_mul(0xd6e8_feb8_6659_fd93);
-    x ^= x >> 32;
-    x = x.wrapping_mul(0xd6e8_feb8_6659_fd93);
-    x ^= x >> 32;
-    x
+/// Atlas's `Hash.lowbias32`: Chris Wellons' 32-bit integer mixer.
+fn lowbias32(mut h: u32) -> u32 {
+    h ^= h >> 16;
+    h = h.wrapping_mul(0x7feb_352d);
+    h ^= h >> 15;
+    h = h.wrapping_mul(0x846c_a68b);
+    h ^= h >> 16;
+    h
 }
 
-/// Deterministic noise in [0, 1) for a timestamp, like Atlas's `:random`.
+/// Atlas's `Hash.lowbias64`: the two 32-bit halves mixed apart and XORed, a Java `Int`.
+fn lowbias64(v: u64) -> i32 {
+    (lowbias32((v >> 32) as u32) ^ lowbias32(v as u32)) as i32
+}
+
+/// Deterministic noise in [0, 1) for a timestamp, as Atlas's `Random.rand`:
+/// `(math.abs(lowbias64(t)) % 1000) / 1000.0`.
 pub(crate) fn random(t: i64) -> f64 {
-    let h = lowbias64(t as u64) as i64;
-    // Java's Math.abs(Long.MIN_VALUE) stays negative; wrapping_abs matches it.
-    (h.wrapping_abs() % 1000) as f64 / 1000.0
+    // Java's Math.abs(Integer.MIN_VALUE) stays negative and `%` keeps the sign;
+    // wrapping_abs and Rust's `%` do the same.
+    (lowbias64(t as u64).wrapping_abs() % 1000) as f64 / 1000.0
 }
 
 /// The value of a `:time` mode at `t` (epoch ms), or `None` for an unknown mode.
@@ -142,8 +148,9 @@ pub(crate) fn eval_synthetic(expr: &Expr, env: &Env<'_>) -> Result<Vec<TimeSerie
                 .collect(),
         ),
         Expr::TimeSpan(s, e) => {
-            // The graph end is the last timestamp shown.
-            let ge = env.end - env.step;
+            // Atlas's `gs`/`ge` are the evaluation context's bounds: one step before the
+            // first row, and one step past the last.
+            let ge = env.end;
             let (a, b) = span(s, e, env.start, ge).unwrap_or((i64::MAX, i64::MIN));
             let values = (0..n)
                 .map(|i| {
@@ -155,8 +162,9 @@ pub(crate) fn eval_synthetic(expr: &Expr, env: &Env<'_>) -> Result<Vec<TimeSerie
                     }
                 })
                 .collect();
-            let name = format!("time-span({s}, {e})");
-            (name_tags("time-span"), name, values)
+            // Atlas names the line after its bounds: `name=gs to ge`.
+            let name = format!("{s} to {e}");
+            (name_tags(&name), name, values)
         }
         _ => return Ok(Vec::new()),
     };

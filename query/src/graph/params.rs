@@ -48,6 +48,19 @@ pub enum ParamError {
         /// The primary (storage) step, ms.
         primary_ms: i64,
     },
+    /// The explicit `step` is finer than the server will draw: below the primary step, or
+    /// more datapoints over the window than the graph has pixels (or `max_datapoints`).
+    #[error(
+        "invalid value '{value}' for parameter 'step': {reason}; the smallest step allowed here is {smallest}"
+    )]
+    StepTooSmall {
+        /// The value as given.
+        value: String,
+        /// Why it cannot be honoured.
+        reason: String,
+        /// The smallest step the server would honour for this window, as a duration.
+        smallest: String,
+    },
     /// The window cannot be aligned to the step without overflowing.
     #[error("time range cannot be aligned to a step of {step_ms}ms")]
     Alignment {
@@ -553,6 +566,61 @@ impl GraphParams {
     }
 }
 
+/// How to show a failed graph request, read from the same parameters as
+/// [`GraphParams::parse`] but leniently: a bad value falls back to its default, since
+/// parsing the parameters may be what failed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ErrorView {
+    /// `Some(Png)` or `Some(Svg)`: draw the message as an image, so an `<img>` shows it;
+    /// `None`: a JSON error body.
+    pub image: Option<OutputFormat>,
+    /// Image width, pixels.
+    pub width: u32,
+    /// Image height, pixels.
+    pub height: u32,
+    /// Image colours.
+    pub theme: Theme,
+}
+
+impl ErrorView {
+    /// The view for a request with these parameters. As in Atlas, a request without
+    /// `format` gets an image only from a web browser (`browser`, judged by its
+    /// User-Agent) and a JSON error otherwise; `format=png|svg` always gets the image.
+    ///
+    /// ```
+    /// use sextant_query::{ErrorView, GraphSettings, OutputFormat};
+    /// let pairs = [("q", ":foo"), ("w", "oops")].map(|(k, v)| (k.to_string(), v.to_string()));
+    /// let view = ErrorView::for_request(&pairs, &GraphSettings::default(), true);
+    /// assert_eq!(view.image, Some(OutputFormat::Png));
+    /// assert_eq!(view.width, GraphSettings::default().width);
+    /// assert_eq!(ErrorView::for_request(&pairs, &GraphSettings::default(), false).image, None);
+    /// ```
+    pub fn for_request(
+        pairs: &[(String, String)],
+        settings: &GraphSettings,
+        browser: bool,
+    ) -> Self {
+        let p = Params(pairs);
+        let image = match p.parse_enum("format", OutputFormat::from_name, OutputFormat::NAMES) {
+            Ok(None) => browser.then_some(OutputFormat::Png),
+            Ok(Some(f)) if f.is_image() => Some(f),
+            Ok(Some(_)) | Err(_) => None,
+        };
+        let side =
+            |key, default: u32, max: u32| p.positive(key, default).unwrap_or(default).min(max);
+        ErrorView {
+            image,
+            width: side("w", settings.width, settings.max_width),
+            height: side("h", settings.height, settings.max_height),
+            theme: p
+                .parse_enum("theme", Theme::from_name, Theme::NAMES)
+                .ok()
+                .flatten()
+                .unwrap_or(Theme::Light),
+        }
+    }
+}
+
 fn clamp_u32(v: u32, max: u32, what: &str, warnings: &mut Vec<String>) -> u32 {
     if v > max {
         // Atlas's wording, so clients that match on notices keep working.
@@ -609,6 +677,29 @@ fn resolve_window(
     };
     let pixels = width.min(settings.max_datapoints);
     let step = sizes.compute(requested, pixels, start, end);
+    if let Some(v) = p.get("step") {
+        // Honoured or refused, never silently replaced by a coarser one.
+        let shown = |ms: i64| time::format_duration(chrono::TimeDelta::milliseconds(ms));
+        let ms = time::parse_duration(v).map_or(0, |d| d.num_milliseconds());
+        if ms < primary {
+            return Err(ParamError::StepTooSmall {
+                value: crate::shown(v),
+                reason: format!("it is finer than the stored step {}", shown(primary)),
+                smallest: shown(primary),
+            });
+        }
+        if step > requested {
+            return Err(ParamError::StepTooSmall {
+                value: crate::shown(v),
+                reason: format!(
+                    "the window would need {} datapoints per line, more than the {pixels} the \
+                     graph draws",
+                    end.saturating_sub(start) / requested.max(1)
+                ),
+                smallest: shown(step),
+            });
+        }
+    }
     TimeWindow::align(start, end, step).ok_or(ParamError::Alignment { step_ms: step })
 }
 
@@ -694,8 +785,8 @@ fn parse_flag(param: &str, v: &str) -> Result<bool, ParamError> {
 
 fn invalid(param: &str, value: &str, expected: &str) -> ParamError {
     ParamError::Invalid {
-        param: param.to_string(),
-        value: value.to_string(),
+        param: crate::shown(param),
+        value: crate::shown(value),
         expected: expected.to_string(),
     }
 }

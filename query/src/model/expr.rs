@@ -515,53 +515,16 @@ impl Expr {
         any
     }
 
-    /// The largest offset of any data expression inside, ms.
+    /// The smallest offset of the data expressions inside, ms; 0 without any (Atlas's
+    /// `StyleExpr.offset`, which names the line's `atlas.offset` and its default legend).
     pub fn offset(&self) -> i64 {
-        let mut max = 0;
-        self.visit_data(&mut |d| max = max.max(d.offset()));
-        max
+        let mut min: Option<i64> = None;
+        self.visit_data(&mut |d| min = Some(min.map_or(d.offset(), |m| m.min(d.offset()))));
+        min.unwrap_or(0)
     }
 
     /// Replaces the offset of every data expression (`:offset`).
     pub fn set_offset(&mut self, ms: i64) {
         self.visit_data_mut(&mut |d| d.set_offset(ms));
-    }
-
-    /// The group keys of the lines this expression produces, `None` when ungrouped.
-    pub fn group_keys(&self) -> Option<Vec<String>> {
-        match self {
-            Expr::Data(d) => d.keys().map(<[String]>::to_vec),
-            Expr::Const(_)
-            | Expr::Random
-            | Expr::SeededRandom(_)
-            | Expr::Time(_)
-            | Expr::TimeSpan(..)
-            | Expr::StatPlaceholder(_)
-            | Expr::Aggregate(..) => None,
-            Expr::GroupBy(_, _, keys) => Some(keys.clone()),
-            Expr::Percentiles { data, .. } => {
-                let mut keys = data.keys().map(<[String]>::to_vec).unwrap_or_default();
-                keys.push("percentile".to_string());
-                Some(keys)
-            }
-            Expr::As(e, from, to) => e.group_keys().map(|ks| {
-                ks.into_iter()
-                    .map(|k| if &k == from { to.clone() } else { k })
-                    .collect()
-            }),
-            Expr::Rewrite(kind, e, keys) => super::rewrite::rewrite(*kind, e, keys).group_keys(),
-            Expr::Unary(_, e)
-            | Expr::Clamp { expr: e, .. }
-            | Expr::Stateful(_, e)
-            | Expr::ApproxDistinct { expr: e, .. }
-            | Expr::Stat(e, _)
-            | Expr::TopK { expr: e, .. }
-            | Expr::Consolidate { expr: e, .. }
-            | Expr::Filter(e, _) => e.group_keys(),
-            Expr::Binary(_, a, b) => match (a.group_keys(), b.group_keys()) {
-                (Some(x), Some(y)) => Some(if x.len() >= y.len() { x } else { y }),
-                (x, y) => x.or(y),
-            },
-        }
     }
 }

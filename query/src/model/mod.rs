@@ -2,6 +2,7 @@
 
 mod data;
 mod expr;
+mod keys;
 mod print;
 pub(crate) mod rewrite;
 mod style;

@@ -106,7 +106,7 @@ fn common_query(q: &Query) -> Query {
 fn bucket_range(min: f64, max: f64) -> Query {
     // `as i64` saturates (Infinity → i64::MAX, negatives are clamped by bucket_index), and
     // the ceiling finds the bucket holding a fractional bound since boundaries are integers.
-    let index = |v: f64| crate::eval::bucket_index(v.ceil() as i64);
+    let index = |v: f64| sextant_meters::bucket_index(v.ceil() as i64);
     let range = |prefix: char, scale: f64| {
         let lo = format!("{prefix}{:04X}", index(min * scale));
         let hi = format!("{prefix}{:04X}", index(max * scale));

@@ -48,8 +48,9 @@ impl StackItem {
     /// How error messages name this item.
     pub fn describe(&self) -> String {
         match self {
-            StackItem::Str(s) => format!("the string \"{s}\""),
-            StackItem::List(_) => "a list".into(),
+            StackItem::Str(s) => format!("the string \"{}\"", crate::shown(s)),
+            // With its items: "expected a list of numbers, found a list" says nothing.
+            StackItem::List(_) => format!("the list {}", crate::shown(&self.to_string())),
             StackItem::Query(_) => "a query".into(),
             StackItem::Expr(Expr::Data(_)) => "a data expression".into(),
             StackItem::Expr(_) => "a time series expression".into(),
@@ -296,6 +297,37 @@ pub fn parse(src: &str) -> Result<Vec<StyleExpr>> {
         .into_iter()
         .map(StackItem::into_style_expr)
         .collect()
+}
+
+/// Parses a query alone, such as the `cq` parameter of `/api/v1/graph`
+/// (`nf.app,www,:eq`); anything but exactly one query on the final stack is an error.
+///
+/// ```
+/// let q = sextant_query::parse_query("nf.app,www,:eq")?;
+/// assert_eq!(q, sextant_query::Query::eq("nf.app", "www"));
+/// # Ok::<(), sextant_query::Error>(())
+/// ```
+pub fn parse_query(src: &str) -> Result<crate::Query> {
+    let mut items = interpret(src)?;
+    match (items.pop(), items.is_empty()) {
+        (Some(StackItem::Query(q)), true) => Ok(q),
+        (Some(item), true) => Err(crate::Error::NotAnExpression {
+            found: format!("{} where a query was expected", item.describe()),
+        }),
+        (None, _) => Err(crate::Error::NotAnExpression {
+            found: "an empty stack where a query was expected".to_string(),
+        }),
+        (Some(_), false) => Err(crate::Error::NotAnExpression {
+            found: format!("{} items where one query was expected", items.len() + 1),
+        }),
+    }
+}
+
+/// ANDs `q` into every query clause of `expr`, as the `:cq` word does: how the graph API
+/// applies its `cq` parameter to every expression of `q`.
+pub fn and_common_query(mut expr: StyleExpr, q: &crate::Query) -> StyleExpr {
+    query::and_query(&mut expr.expr, q);
+    expr
 }
 
 /// Canonical, normalized form of each expression (`/api/v1/expr/normalize`): query clauses

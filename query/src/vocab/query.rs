@@ -19,14 +19,17 @@ fn pattern(it: &Interp, k: String, source: String, ignore_case: bool) -> Result<
     Ok(StackItem::Query(Query::Re(k, p)))
 }
 
+/// ANDs `q` into every query clause of `e`.
+pub(crate) fn and_query(e: &mut Expr, q: &Query) {
+    e.visit_data_mut(&mut |d| {
+        let old = std::mem::replace(d.query_mut(), Query::True);
+        *d.query_mut() = old.and(q.clone());
+    })
+}
+
 /// ANDs `q` into every query inside the item (`:cq`).
 fn and_into(item: StackItem, q: &Query) -> StackItem {
-    let rewrite = |e: &mut Expr| {
-        e.visit_data_mut(&mut |d| {
-            let old = std::mem::replace(d.query_mut(), Query::True);
-            *d.query_mut() = old.and(q.clone());
-        })
-    };
+    let rewrite = |e: &mut Expr| and_query(e, q);
     match item {
         StackItem::Query(x) => StackItem::Query(x.and(q.clone())),
         StackItem::Expr(mut e) => {

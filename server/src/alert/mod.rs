@@ -18,7 +18,7 @@ pub mod state;
 pub mod template;
 
 use std::collections::BTreeMap;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -27,12 +27,41 @@ use parking_lot::{Mutex, RwLock};
 use sextant_query::{EvalContext, Limits as EvalLimits};
 
 use crate::clock::Clock;
-use crate::graph::{Budgeted, QueryLimits};
-use crate::store::Store;
+use crate::grapher::{Budgeted, QueryLimits};
 use eval::{millis, Outcome, RuleState};
 use notify::{Flush, Groups, Notice, ReceiverStats, Status};
 use rules::{Rule, RuleSet, RulesError};
+use sextant_store::Store;
+pub use silence::SilenceLimits;
 use silence::{Silence, SilenceError, SilenceRequest, Silences};
+
+/// The silences to start with: the log's, or those of a state file written before the log
+/// existed (moved into a new log at once, since the state file no longer keeps them).
+fn restore_silences(data_dir: Option<&Path>, from_state: Vec<Silence>) -> (Vec<Silence>, usize) {
+    let Some(dir) = data_dir else {
+        return (from_state, 0);
+    };
+    let path = state::silences_path(dir);
+    match state::load_silences(&path) {
+        Ok((logged, lines)) if lines > 0 || from_state.is_empty() => (logged, lines),
+        Ok(_) => {
+            if let Err(e) = state::rewrite_silences(&path, &from_state) {
+                tracing::error!(error = %e, "cannot move silences into their log");
+            }
+            let n = from_state.len();
+            (from_state, n)
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, "silences not restored; starting without");
+            (from_state, 0)
+        }
+    }
+}
+
+/// How far back the store holds data: no rule may look further.
+fn retention(store: &Store) -> Duration {
+    Duration::from_millis(u64::try_from(store.config().retention_ms).unwrap_or(0))
+}
 
 /// Most rules evaluated at the same time; the machine also serves queries and ingest.
 const PARALLEL_RULES: usize = 4;
@@ -46,6 +75,8 @@ pub struct AlertingConfig {
     pub data_dir: Option<PathBuf>,
     /// Base of links when the rules file sets no `external_url`.
     pub external_url: String,
+    /// Bounds on the silences kept.
+    pub silence_limits: SilenceLimits,
 }
 
 /// The alerting subsystem.
@@ -66,6 +97,8 @@ pub struct Alerting {
     /// The bytes last written, so an unchanged state is not rewritten (and a server
     /// without rules never writes at all). Guarded by `save`.
     save: Mutex<Option<Vec<u8>>>,
+    /// Lines in the silence log; past twice the silences kept, it is rewritten.
+    silence_log_lines: AtomicUsize,
     evaluations: AtomicU64,
     failures: AtomicU64,
 }
@@ -79,7 +112,7 @@ impl Alerting {
         config: AlertingConfig,
     ) -> Result<Alerting, RulesError> {
         let rules = match &config.rules_file {
-            Some(path) => RuleSet::load(path)?,
+            Some(path) => RuleSet::load(path, Some(retention(&store)))?,
             None => RuleSet::default(),
         };
         Ok(Alerting::with_rules(store, clock, config, rules))
@@ -104,6 +137,8 @@ impl Alerting {
             None => None,
         }
         .unwrap_or_default();
+        let silence_limits = config.silence_limits;
+        let (silences, log_lines) = restore_silences(config.data_dir.as_deref(), snapshot.silences);
         let mut states = snapshot.rules;
         states.retain(|name, _| rules.rules.iter().any(|r| &r.name == name));
         Alerting {
@@ -112,7 +147,8 @@ impl Alerting {
             config,
             rules: RwLock::new(Arc::new(rules)),
             states: Mutex::new(states),
-            silences: Mutex::new(Silences::restore(snapshot.silences)),
+            silences: Mutex::new(Silences::restore(silences).with_limits(silence_limits)),
+            silence_log_lines: AtomicUsize::new(log_lines),
             groups: Mutex::new(snapshot.groups),
             stats: Mutex::default(),
             save: Mutex::new(None),
@@ -129,7 +165,7 @@ impl Alerting {
     /// Re-reads the rules file. On error the old rules keep running.
     pub fn reload(&self) -> Result<usize, RulesError> {
         let path = self.config.rules_file.as_ref().ok_or(RulesError::NoFile)?;
-        let set = RuleSet::load(path)?;
+        let set = RuleSet::load(path, Some(retention(&self.store)))?;
         let n = set.rules.len();
         {
             let mut rules = self.rules.write();
@@ -176,7 +212,7 @@ impl Alerting {
             max_lines: limits.max_lines,
             max_datapoints: limits.max_datapoints,
         });
-        let db = Budgeted::new(&self.store, rule.budget);
+        let db = Budgeted::new(self.store.as_ref(), rule.budget);
         match sextant_query::evaluate(&exprs, &ctx, &db) {
             Ok(lines) => Outcome::Lines(
                 lines
@@ -231,7 +267,11 @@ impl Alerting {
                 state.last_duration_ms = Some(took);
             }
         }
-        self.silences.lock().gc(at);
+        let forgot = self.silences.lock().gc(at);
+        let lines = self.silence_log_lines.load(Ordering::Relaxed);
+        if forgot || lines > 2 * self.silences.lock().len() + 64 {
+            self.compact_silences();
+        }
         self.persist();
     }
 
@@ -333,7 +373,8 @@ impl Alerting {
         let mut saved = self.save.lock();
         let mut snapshot = state::Snapshot {
             rules: self.states.lock().clone(),
-            silences: self.silences.lock().list(),
+            // Kept in their own log (`state::silences_path`), written per change.
+            silences: Vec::new(),
             groups: Groups {
                 groups: self.groups.lock().groups.clone(),
             },
@@ -375,15 +416,43 @@ impl Alerting {
     pub fn silence_create(&self, req: SilenceRequest) -> Result<Silence, SilenceError> {
         let id = format!("{:032x}", rand::random::<u128>());
         let s = self.silences.lock().create(req, id, self.clock.now_ms())?;
-        self.persist();
+        self.log_silence(&s);
         Ok(s)
     }
 
     /// Expires a silence now.
     pub fn silence_expire(&self, id: &str) -> Result<Silence, SilenceError> {
         let s = self.silences.lock().expire(id, self.clock.now_ms())?;
-        self.persist();
+        self.log_silence(&s);
         Ok(s)
+    }
+
+    /// Appends a new or changed silence to the silence log. Failures are logged: the
+    /// silence holds in memory.
+    fn log_silence(&self, silence: &Silence) {
+        let Some(dir) = &self.config.data_dir else {
+            return;
+        };
+        let _saving = self.save.lock();
+        match state::append_silence(&state::silences_path(dir), silence) {
+            Ok(()) => {
+                self.silence_log_lines.fetch_add(1, Ordering::Relaxed);
+            }
+            Err(e) => tracing::error!(error = %e, "cannot save silence"),
+        }
+    }
+
+    /// Rewrites the silence log with one line per silence kept (forgotten ones dropped).
+    fn compact_silences(&self) {
+        let Some(dir) = &self.config.data_dir else {
+            return;
+        };
+        let _saving = self.save.lock();
+        let all = self.silences.lock().list();
+        match state::rewrite_silences(&state::silences_path(dir), &all) {
+            Ok(()) => self.silence_log_lines.store(all.len(), Ordering::Relaxed),
+            Err(e) => tracing::error!(error = %e, "cannot rewrite the silence log"),
+        }
     }
 
     /// Delivery counters by receiver, and evaluation counters.

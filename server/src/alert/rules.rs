@@ -167,6 +167,12 @@ impl RuleSet {
 
     /// Parses and validates a rules file.
     pub fn parse(src: &str) -> Result<RuleSet, RulesError> {
+        RuleSet::parse_within(src, None)
+    }
+
+    /// [`RuleSet::parse`], refusing a rule whose `lookback` is longer than `retention`
+    /// (the store holds nothing older, so every evaluation would fail or see nothing).
+    pub fn parse_within(src: &str, retention: Option<Duration>) -> Result<RuleSet, RulesError> {
         let raw: RawFile = toml::from_str(src).map_err(|e| RulesError::Invalid {
             line: line_of(src, e.span().unwrap_or(0..0)),
             reason: e.message().trim().to_string(),
@@ -197,12 +203,13 @@ impl RuleSet {
             let span = r.span();
             let raw_rule = r.into_inner();
             let name = raw_rule.name.clone();
-            let rule = raw_rule
-                .validate(&set)
-                .map_err(|reason| RulesError::Invalid {
-                    line: line_of(src, span.clone()),
-                    reason: format!("rule '{name}': {reason}"),
-                })?;
+            let rule =
+                raw_rule
+                    .validate(&set, retention)
+                    .map_err(|reason| RulesError::Invalid {
+                        line: line_of(src, span.clone()),
+                        reason: format!("rule '{name}': {reason}"),
+                    })?;
             if !names.insert(rule.name.clone()) {
                 return Err(RulesError::Invalid {
                     line: line_of(src, span),
@@ -214,17 +221,30 @@ impl RuleSet {
         Ok(set)
     }
 
-    /// Reads and validates the file at `path`.
-    pub fn load(path: &std::path::Path) -> Result<RuleSet, RulesError> {
+    /// Reads and validates the file at `path`; lookbacks must fit in `retention`.
+    pub fn load(
+        path: &std::path::Path,
+        retention: Option<Duration>,
+    ) -> Result<RuleSet, RulesError> {
         let src = std::fs::read_to_string(path).map_err(|e| RulesError::Io {
             path: path.display().to_string(),
             reason: e.to_string(),
         })?;
-        RuleSet::parse(&src)
+        RuleSet::parse_within(&src, retention)
     }
 }
 
 /// 1-based line of the start of `span` in `src`.
+/// Label names as notifiers accept them and Atlas tag keys are written (`nf.app`).
+fn valid_label_name(name: &str) -> bool {
+    let mut chars = name.chars();
+    chars
+        .next()
+        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+        && chars.all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-'))
+        && name.len() <= 256
+}
+
 fn line_of(src: &str, span: Range<usize>) -> usize {
     let end = span.start.min(src.len());
     src.as_bytes()[..end]
@@ -347,7 +367,7 @@ struct RawRule {
 }
 
 impl RawRule {
-    fn validate(self, set: &RuleSet) -> Result<Rule, String> {
+    fn validate(self, set: &RuleSet, retention: Option<Duration>) -> Result<Rule, String> {
         if self.name.trim().is_empty() {
             return Err("name: must not be empty".into());
         }
@@ -372,6 +392,29 @@ impl RawRule {
                 })
                 .collect::<Result<BTreeMap<_, _>, String>>()
         };
+        for key in self.labels.keys() {
+            if !valid_label_name(key) {
+                return Err(format!(
+                    "labels.{}: a label name is letters, digits, '_', '.' or '-', not \
+                     starting with a digit",
+                    sextant_query::shown(key)
+                ));
+            }
+        }
+        // The default (10 min) shrinks to a shorter retention; only a lookback written in
+        // the file can be refused for it.
+        let default_lookback = retention.map_or(Duration::from_secs(600), |r| {
+            r.min(Duration::from_secs(600))
+        });
+        let lookback = duration("lookback", &self.lookback, default_lookback)?;
+        if let Some(retention) = retention.filter(|r| lookback > *r) {
+            return Err(format!(
+                "lookback: {} is longer than the retention (--retention) of {}; the store \
+                 holds nothing that old",
+                humantime::format_duration(lookback),
+                humantime::format_duration(retention)
+            ));
+        }
         let budget = duration("budget", &self.budget, Duration::from_secs(10))?;
         if budget.is_zero() {
             return Err("budget: must be positive".into());
@@ -380,7 +423,7 @@ impl RawRule {
             name: self.name.trim().to_string(),
             for_: duration("for", &self.for_, Duration::ZERO)?,
             keep_firing_for: duration("keep_firing_for", &self.keep_firing_for, Duration::ZERO)?,
-            lookback: duration("lookback", &self.lookback, Duration::from_secs(600))?,
+            lookback,
             budget,
             severity: self.severity.unwrap_or_else(|| "warning".into()),
             receivers: self.receivers,
@@ -484,6 +527,38 @@ annotations = { summary = "cpu {{ value }}" }
         assert!(reason.contains("fro"), "{reason}");
         let (_, reason) = invalid(&format!("{GOOD}no_data = \"maybe\"\n"));
         assert!(reason.contains("maybe"), "{reason}");
+    }
+
+    #[test]
+    fn lookback_past_retention_and_bad_label_names_are_refused_at_load() {
+        let rule = |extra: &str| {
+            format!("[[rules]]\nname = \"r\"\nexpr = \"name,cpu,:eq,:sum\"\n{extra}\n")
+        };
+        let six_hours = Some(Duration::from_secs(6 * 3600));
+        let err = RuleSet::parse_within(&rule("lookback = \"10000y\""), six_hours)
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
+        assert!(
+            err.contains("lookback: 10000years is longer than the retention (--retention) of 6h"),
+            "{err}"
+        );
+        assert!(RuleSet::parse_within(&rule("lookback = \"1h\""), six_hours).is_ok());
+        // The default lookback shrinks to a shorter retention instead.
+        let five_minutes = Some(Duration::from_secs(300));
+        let set = RuleSet::parse_within(&rule(""), five_minutes);
+        assert_eq!(
+            set.ok().map(|s| s.rules[0].lookback),
+            Some(Duration::from_secs(300))
+        );
+        let (_, reason) = invalid(&rule("labels = { \"bad key\" = \"x\" }"));
+        assert!(
+            reason.starts_with("rule 'r': labels.bad key: a label name is"),
+            "{reason}"
+        );
+        let (_, reason) = invalid(&rule("labels = { \"1x\" = \"x\" }"));
+        assert!(reason.contains("labels.1x"), "{reason}");
+        assert!(RuleSet::parse(&rule("labels = { \"nf.app\" = \"x\", team_1 = \"y\" }")).is_ok());
     }
 
     #[test]

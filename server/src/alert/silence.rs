@@ -140,10 +140,77 @@ impl Compiled {
     }
 }
 
+/// Bounds on the silences one server keeps (`--max-silences`, `--max-silence-matchers`,
+/// `--max-silence-bytes`), so a client cannot grow the state without end.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SilenceLimits {
+    /// Most silences kept, expired ones included until they are forgotten.
+    pub max_silences: usize,
+    /// Most matchers in one silence.
+    pub max_matchers: usize,
+    /// Most bytes of one silence's text: matcher names and values, comment, author.
+    pub max_bytes: usize,
+}
+
+impl Default for SilenceLimits {
+    fn default() -> Self {
+        SilenceLimits {
+            max_silences: 10_000,
+            max_matchers: 100,
+            max_bytes: 64 << 10,
+        }
+    }
+}
+
+impl SilenceLimits {
+    /// Refuses `req` when it is over a limit, naming the limit and its flag.
+    fn check(&self, req: &SilenceRequest, held: usize) -> Result<(), SilenceError> {
+        if held >= self.max_silences {
+            return Err(invalid(
+                "silences",
+                format!(
+                    "the server holds {held} silences, the limit (--max-silences) is {}; expire \
+                     some, expired ones are forgotten a day after they end",
+                    self.max_silences
+                ),
+            ));
+        }
+        if req.matchers.len() > self.max_matchers {
+            return Err(invalid(
+                "matchers",
+                format!(
+                    "{} matchers, over the limit (--max-silence-matchers) of {}",
+                    req.matchers.len(),
+                    self.max_matchers
+                ),
+            ));
+        }
+        let bytes = req.comment.len()
+            + req.created_by.len()
+            + req
+                .matchers
+                .iter()
+                .map(|m| m.name.len() + m.value.len())
+                .sum::<usize>();
+        if bytes > self.max_bytes {
+            return Err(invalid(
+                "silence",
+                format!(
+                    "{bytes} bytes of matchers, comment and author, over the limit \
+                     (--max-silence-bytes) of {}",
+                    self.max_bytes
+                ),
+            ));
+        }
+        Ok(())
+    }
+}
+
 /// The set of silences. Guarded by the caller's lock.
 #[derive(Debug, Default)]
 pub struct Silences {
     all: Vec<Compiled>,
+    limits: SilenceLimits,
 }
 
 /// How long an expired silence stays listed.
@@ -157,7 +224,19 @@ impl Silences {
                 .into_iter()
                 .filter_map(|s| Compiled::new(s).ok())
                 .collect(),
+            limits: SilenceLimits::default(),
         }
+    }
+
+    /// The same silences under other limits (those restored are kept even if over them).
+    pub fn with_limits(mut self, limits: SilenceLimits) -> Silences {
+        self.limits = limits;
+        self
+    }
+
+    /// Number of silences kept, expired ones included.
+    pub fn len(&self) -> usize {
+        self.all.len()
     }
 
     /// Every silence, for persistence and listing.
@@ -175,6 +254,7 @@ impl Silences {
         if req.matchers.is_empty() {
             return Err(invalid("matchers", "at least one matcher is needed"));
         }
+        self.limits.check(&req, self.all.len())?;
         for (i, m) in req.matchers.iter().enumerate() {
             if m.name.trim().is_empty() {
                 return Err(invalid(format!("matchers[{i}].name"), "must not be empty"));
@@ -243,7 +323,10 @@ impl Silences {
 pub fn parse_time(field: &str, s: &str) -> Result<i64, SilenceError> {
     chrono::DateTime::parse_from_rfc3339(s.trim())
         .map(|t| t.timestamp_millis())
-        .map_err(|e| invalid(field, format!("'{s}' is not an RFC 3339 time: {e}")))
+        .map_err(|e| {
+            let s = sextant_query::shown(s);
+            invalid(field, format!("'{s}' is not an RFC 3339 time: {e}"))
+        })
 }
 
 /// Formats epoch ms as RFC 3339 UTC with millisecond precision.
@@ -316,6 +399,37 @@ mod tests {
         assert!(!s.gc(NOW + 20));
         assert!(s.gc(NOW + EXPIRED_RETENTION_MS + 10));
         assert!(s.list().is_empty());
+    }
+
+    #[test]
+    fn limits_on_count_matchers_and_size_name_their_flags() {
+        let limits = SilenceLimits {
+            max_silences: 2,
+            max_matchers: 3,
+            max_bytes: 100,
+        };
+        let mut s = Silences::default().with_limits(limits);
+        let one = serde_json::json!([{"name": "a", "value": "b"}]);
+        let err = |s: &mut Silences, r: SilenceRequest| {
+            s.create(r, "x".into(), NOW).unwrap_err().to_string()
+        };
+        let four = serde_json::json!([
+            {"name": "a", "value": "b"}, {"name": "c", "value": "d"},
+            {"name": "e", "value": "f"}, {"name": "g", "value": "h"}
+        ]);
+        assert_eq!(
+            err(&mut s, req(four, &later(1000))),
+            "matchers: 4 matchers, over the limit (--max-silence-matchers) of 3"
+        );
+        let mut big = req(one.clone(), &later(1000));
+        big.comment = "c".repeat(200);
+        assert!(err(&mut s, big).contains("over the limit (--max-silence-bytes) of 100"));
+        s.create(req(one.clone(), &later(1000)), "s1".into(), NOW)
+            .unwrap();
+        s.create(req(one.clone(), &later(1000)), "s2".into(), NOW)
+            .unwrap();
+        assert!(err(&mut s, req(one, &later(1000)))
+            .starts_with("silences: the server holds 2 silences, the limit (--max-silences) is 2"));
     }
 
     #[test]

@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use super::*;
 use crate::clock::ManualClock;
-use crate::store::StoreConfig;
+use sextant_store::StoreConfig;
 
 const STEP: i64 = 1000;
 const T0: i64 = 1_700_000_000_000;
@@ -44,6 +44,7 @@ impl Fixture {
             rules_file: Some(self.rules(src)),
             data_dir: Some(self.dir.join("data")),
             external_url: "http://sextant.test".into(),
+            ..AlertingConfig::default()
         };
         Alerting::new(self.store.clone(), self.clock.clone(), config).unwrap()
     }
@@ -178,6 +179,12 @@ fn state_survives_a_restart_without_refiring() {
         }))
         .unwrap();
         a.silence_create(req).unwrap();
+        // One line appended to the silence log; the state file does not repeat it.
+        let data = f.dir.join("data");
+        let log = std::fs::read_to_string(state::silences_path(&data)).unwrap();
+        assert_eq!(log.lines().count(), 1);
+        let state_file = std::fs::read_to_string(state::path(&data)).unwrap_or_default();
+        assert!(!state_file.contains("zzz"), "{state_file}");
     }
     let a = f.alerting(&rules);
     assert_eq!(state_of(&a), "firing", "restored before any evaluation");

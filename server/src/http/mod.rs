@@ -3,31 +3,29 @@
 
 mod alerts;
 mod dashboards;
-mod error;
 mod graph;
+mod interop;
+mod layers;
+mod prometheus;
 mod publish;
 mod status;
 mod tags;
 mod web;
 
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use axum::extract::DefaultBodyLimit;
-use axum::extract::{Request, State};
-use axum::middleware::Next;
-use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::Router;
 use sextant_query::{Query, StackItem};
 
-pub use error::ApiError;
+pub use crate::error::ApiError;
 
 use crate::alert::Alerting;
 use crate::clock::Clock;
-use crate::graph::QueryLimits;
-use crate::publish::PublishOutcome;
-use crate::store::Store;
+use crate::grapher::{Grapher, QueryLimits};
+use crate::slots::{SlotKind, Slots};
+use sextant_store::Store;
 
 /// Limits the HTTP layer enforces.
 #[derive(Debug, Clone)]
@@ -69,27 +67,6 @@ pub fn default_query_concurrency() -> usize {
 
 pub use publish::{default_max_concurrent_publishes, PUBLISH_SLOT_WAIT};
 
-/// Counters of the HTTP layer, for `/api/v1/stats`.
-#[derive(Debug, Default)]
-pub struct HttpCounters {
-    /// Publish requests that were decoded.
-    pub publishes: AtomicU64,
-    /// Datapoints stored by publish requests.
-    pub datapoints_accepted: AtomicU64,
-    /// Datapoints refused by publish requests (any reason).
-    pub datapoints_rejected: AtomicU64,
-}
-
-impl HttpCounters {
-    fn record_publish(&self, outcome: &PublishOutcome) {
-        self.publishes.fetch_add(1, Ordering::Relaxed);
-        self.datapoints_accepted
-            .fetch_add(outcome.accepted as u64, Ordering::Relaxed);
-        self.datapoints_rejected
-            .fetch_add(outcome.error_count as u64, Ordering::Relaxed);
-    }
-}
-
 /// Everything a handler needs; cheap to clone.
 #[derive(Clone)]
 pub struct AppState {
@@ -99,26 +76,32 @@ pub struct AppState {
     pub clock: Arc<dyn Clock>,
     /// Request limits.
     pub limits: Limits,
-    /// HTTP-level counters.
-    pub meters: Arc<HttpCounters>,
-    /// Limits of one query.
-    pub query_limits: QueryLimits,
+    /// The one write path: decode, validate, log, apply.
+    pub ingest: Arc<crate::ingest::IngestService>,
+    /// The one read path of `/api/v1/graph`: parameters to rendered bytes.
+    pub grapher: Arc<Grapher>,
     /// Alert rules, their state, silences and notifications.
     pub alerting: Arc<Alerting>,
     /// Saved dashboards of the web UI.
     pub dashboards: Arc<crate::dashboard::DashboardStore>,
     /// The server's own meters; `None` when they could not be set up.
     pub selfmon: Option<crate::selfmon::SelfMetrics>,
-    /// The write-ahead log publishes are appended to; `None` keeps data in memory only.
-    pub wal: Option<Arc<crate::wal::Wal>>,
+    /// The write-ahead log publishes are appended to (see [`AppState::with_wal`]); `None`
+    /// keeps data in memory only.
+    pub wal: Option<Arc<sextant_store::Wal>>,
     /// Bearer tokens; empty means authentication is off.
     pub auth: Arc<crate::auth::Tokens>,
     /// Slots of concurrent graph evaluations (`Limits::query_concurrency`).
-    pub query_slots: crate::graph::QuerySlots,
+    pub query_slots: Slots,
     /// Slots of concurrent publishes (`Limits::max_concurrent_publishes`).
-    pub publish_slots: publish::PublishSlots,
+    pub publish_slots: Slots,
     /// What the checkpoint task has done, for `/api/v1/stats`.
     pub checkpoint: Arc<parking_lot::Mutex<CheckpointStatus>>,
+    /// Partition states and members when this node is in a cluster.
+    pub cluster: Option<Arc<crate::cluster::ClusterStatus>>,
+    /// True when a checkpoint task runs (a log, or a cluster node with a data directory):
+    /// `/api/v1/stats` then shows [`AppState::checkpoint`].
+    pub checkpoints_enabled: bool,
 }
 
 /// Outcomes of the checkpoint task so far.
@@ -130,7 +113,7 @@ pub struct CheckpointStatus {
     /// Checkpoints that failed since start.
     pub failed: u64,
     /// The newest one written.
-    pub last: Option<crate::checkpoint::Written>,
+    pub last: Option<sextant_store::Written>,
     /// The newest failure's message.
     pub last_error: Option<String>,
 }
@@ -138,27 +121,83 @@ pub struct CheckpointStatus {
 impl AppState {
     /// State over `store` with the given clock and limits.
     pub fn new(store: Arc<Store>, clock: Arc<dyn Clock>, limits: Limits) -> Self {
-        let query_slots = crate::graph::QuerySlots::new(limits.query_concurrency, QUERY_SLOT_WAIT);
-        let publish_slots =
-            publish::PublishSlots::new(limits.max_concurrent_publishes, PUBLISH_SLOT_WAIT);
+        let query_slots = Slots::new(SlotKind::Query, limits.query_concurrency, QUERY_SLOT_WAIT);
+        let publish_slots = Slots::new(
+            SlotKind::Publish,
+            limits.max_concurrent_publishes,
+            PUBLISH_SLOT_WAIT,
+        );
+        let ingest = Arc::new(crate::ingest::IngestService::new(
+            store.clone(),
+            Arc::new(sextant_store::NoLog),
+            clock.clone(),
+            limits.max_decompressed_bytes,
+        ));
+        let selfmon = crate::selfmon::SelfMetrics::new(std::time::Duration::from_millis(
+            store.config().step_ms.max(1) as u64,
+        ))
+        .ok();
+        let grapher = Arc::new(Grapher::new(
+            store.clone(),
+            store.config().block_len,
+            QueryLimits::default(),
+            clock.clone(),
+            selfmon.clone(),
+        ));
         AppState {
             alerting: Arc::new(Alerting::disabled(store.clone(), clock.clone())),
             dashboards: Arc::new(crate::dashboard::DashboardStore::in_memory()),
             clock,
             limits,
-            selfmon: crate::selfmon::SelfMetrics::new(std::time::Duration::from_millis(
-                store.config().step_ms.max(1) as u64,
-            ))
-            .ok(),
+            selfmon,
             store,
-            meters: Arc::default(),
-            query_limits: QueryLimits::default(),
+            ingest,
+            grapher,
             wal: None,
             auth: Arc::default(),
             query_slots,
             checkpoint: Arc::default(),
             publish_slots,
+            cluster: None,
+            checkpoints_enabled: false,
         }
+    }
+}
+
+impl AppState {
+    /// The same state with every graph query within `limits`.
+    pub fn with_query_limits(mut self, limits: QueryLimits) -> Self {
+        self.grapher = Arc::new(Grapher::new(
+            self.store.clone(),
+            self.store.config().block_len,
+            limits,
+            self.clock.clone(),
+            self.selfmon.clone(),
+        ));
+        self
+    }
+
+    /// The same state with publishes appended to `wal` before they are stored.
+    pub fn with_wal(mut self, wal: Arc<sextant_store::Wal>) -> Self {
+        self.ingest = Arc::new(crate::ingest::IngestService::new(
+            self.store.clone(),
+            wal.clone(),
+            self.clock.clone(),
+            self.limits.max_decompressed_bytes,
+        ));
+        self.wal = Some(wal);
+        self
+    }
+
+    /// The same state with publishes sent through `log` (the cluster's JetStream log).
+    pub fn with_log(mut self, log: Arc<dyn sextant_store::Log>) -> Self {
+        self.ingest = Arc::new(crate::ingest::IngestService::new(
+            self.store.clone(),
+            log,
+            self.clock.clone(),
+            self.limits.max_decompressed_bytes,
+        ));
+        self
     }
 }
 
@@ -173,20 +212,23 @@ pub fn app(state: AppState) -> Router {
                 // the bodies buffered at once, not only the decoding.
                 .route_layer(axum::middleware::from_fn_with_state(
                     state.publish_slots.clone(),
-                    publish::publish_slot,
+                    layers::hold_slot,
                 )),
         )
         .merge(tags_routes())
-        .merge(graph_routes())
+        .merge(
+            graph_routes().route_layer(axum::middleware::from_fn_with_state(
+                state.query_slots.clone(),
+                layers::hold_slot,
+            )),
+        )
+        .merge(expr_routes())
+        .merge(prometheus::routes())
         .merge(status_routes())
         .merge(alerts::alerts_routes())
         .merge(dashboards::dashboard_routes())
         .merge(web::web_routes())
         .fallback(not_found)
-        .layer(axum::middleware::from_fn_with_state(
-            state.query_slots.clone(),
-            graph_slot,
-        ))
         // Bounds the wait between body pieces, so a client that stops sending mid-body
         // does not hold a connection and a buffer forever.
         .layer(tower_http::timeout::RequestBodyTimeoutLayer::new(
@@ -195,8 +237,10 @@ pub fn app(state: AppState) -> Router {
         // Outermost, so a refused request is answered before its body is read.
         .layer(axum::middleware::from_fn_with_state(
             state.auth.clone(),
-            crate::auth::require_role,
+            layers::require_role,
         ))
+        // Outside authentication too: a 401 is already shaped, a 414 needs no token.
+        .layer(axum::middleware::from_fn(layers::shape_errors))
         .with_state(state)
 }
 
@@ -204,17 +248,27 @@ fn publish_routes() -> Router<AppState> {
     Router::new()
         .route("/api/v1/publish", post(publish::publish_create))
         .route("/api/v1/publish-fast", post(publish::publish_create))
+        .route("/api/v1/write", post(interop::remote_write))
+        .route("/v1/metrics", post(interop::otlp_metrics))
 }
 
 fn tags_routes() -> Router<AppState> {
     Router::new()
+        // As Atlas's `pathEndOrSingleSlash` and `path(Remaining)`: a trailing slash lists
+        // the keys, and a key may hold slashes.
         .route("/api/v1/tags", get(tags::tags_list))
-        .route("/api/v1/tags/{key}", get(tags::tags_values))
+        .route("/api/v1/tags/", get(tags::tags_list))
+        .route("/api/v1/tags/{*key}", get(tags::tags_values))
 }
 
 fn graph_routes() -> Router<AppState> {
     Router::new()
         .route("/api/v1/graph", get(graph::graph_show))
+        .route("/api/v1/chart", get(web::chart_show))
+}
+
+fn expr_routes() -> Router<AppState> {
+    Router::new()
         .route("/api/v1/expr", get(graph::expr_show))
         .route("/api/v1/expr/normalize", get(graph::expr_normalize))
 }
@@ -223,27 +277,6 @@ fn status_routes() -> Router<AppState> {
     Router::new()
         .route("/healthcheck", get(status::health_show))
         .route("/api/v1/stats", get(status::stats_show))
-}
-
-/// Holds a query slot while `/api/v1/graph` answers; 503 with `Retry-After` when every
-/// slot stays busy for [`QUERY_SLOT_WAIT`].
-async fn graph_slot(
-    State(slots): State<crate::graph::QuerySlots>,
-    request: Request,
-    next: Next,
-) -> Response {
-    if request.uri().path() != "/api/v1/graph" {
-        return next.run(request).await;
-    }
-    match slots.acquire().await {
-        // Bound to a name so the slot is released only when the answer is ready.
-        Ok(_slot) => next.run(request).await,
-        Err(busy) => ApiError::Unavailable {
-            message: busy.to_string(),
-            retry_after: 1,
-        }
-        .into_response(),
-    }
 }
 
 async fn not_found(uri: axum::http::Uri) -> ApiError {
@@ -281,7 +314,7 @@ pub(crate) mod tests {
 
     use super::*;
     use crate::clock::ManualClock;
-    use crate::store::StoreConfig;
+    use sextant_store::StoreConfig;
 
     fn state(slots: usize) -> AppState {
         let store = Arc::new(Store::new(StoreConfig {

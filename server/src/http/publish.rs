@@ -1,64 +1,57 @@
 //! Handler of `POST /api/v1/publish`, and the slots that bound how many publishes are read
 //! and applied at once.
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
-use axum::extract::{Request, State};
+use axum::extract::State;
 use axum::http::{header, HeaderMap, StatusCode};
-use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
 use super::{ApiError, AppState};
-use crate::publish;
+use sextant_store::Outcome;
 
-/// Decodes (gunzipping if asked), validates and stores a publish body.
+/// Decodes (gunzipping if asked), validates, logs and stores a publish body.
 pub async fn publish_create(
     State(state): State<AppState>,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
-    let body = body?;
-    let gzip = headers
-        .get(header::CONTENT_ENCODING)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.eq_ignore_ascii_case("gzip"));
-    let inflated;
-    let raw: &[u8] = if gzip {
-        inflated = publish::gunzip(&body, state.limits.max_decompressed_bytes)?;
-        &inflated
-    } else {
-        &body
+    // Checked before the body is read: an encoding we cannot undo is refused, not
+    // parsed as if it were plain JSON.
+    let gzip = match headers.get(header::CONTENT_ENCODING).map(|v| v.to_str()) {
+        None => false,
+        Some(Ok(v)) if v.trim().eq_ignore_ascii_case("gzip") => true,
+        Some(Ok(v)) if v.trim().is_empty() || v.trim().eq_ignore_ascii_case("identity") => false,
+        Some(v) => {
+            return Err(ApiError::UnsupportedMediaType(format!(
+                "unsupported Content-Encoding '{}': expected gzip or identity",
+                sextant_query::shown(v.unwrap_or("(not text)"))
+            )))
+        }
     };
-    let now = state.clock.now_ms();
-    let decoded = publish::decode(raw, now, state.store.config().step_ms)?;
-    if let Some(wal) = state.wal.clone() {
-        // Logged before it is stored and answered only once durable (per --wal-sync);
-        // a log that cannot be written refuses the whole request, storing nothing.
-        let unavailable = |e: crate::wal::WalError| ApiError::Unavailable {
-            message: format!("{e}; nothing was stored, retry later"),
-            retry_after: 1,
-        };
-        let (outcome, durability) =
-            publish::store_logged(&state.store, &wal, decoded, now).map_err(unavailable)?;
-        durability.wait().await.map_err(unavailable)?;
-        state.meters.record_publish(&outcome);
-        return Ok(answer(outcome));
-    }
-    let outcome = publish::store(&state.store, decoded, now);
-    state.meters.record_publish(&outcome);
+    let body = body?;
+    let outcome = state.ingest.publish(&body, gzip).await?;
     Ok(answer(outcome))
 }
 
-/// Atlas's answer to a publish, logged or not: 200 empty, 202 partial, 400 all refused.
-fn answer(outcome: publish::PublishOutcome) -> Response {
+/// Atlas's answer to a publish: 200 empty, 202 partial, 400 all refused.
+fn answer(outcome: Outcome) -> Response {
+    refusals(&outcome).unwrap_or_else(|| StatusCode::OK.into_response())
+}
+
+/// The answer to a write that refused datapoints (`None` when it refused none): 202
+/// partial when some were stored, 400 when all were refused. Valid datapoints the store
+/// did not apply because of when they arrived (duplicate, out of order, late) make the
+/// answer partial even when nothing was stored: the body was not wrong, and the client
+/// must count them as dropped, not log a malformed request. Shared by every write route.
+pub fn refusals(outcome: &Outcome) -> Option<Response> {
     if outcome.error_count == 0 {
-        return StatusCode::OK.into_response();
+        return None;
     }
-    let (status, kind) = if outcome.accepted > 0 {
+    let (status, kind) = if outcome.accepted > 0 || outcome.not_applied > 0 {
         (StatusCode::ACCEPTED, "partial")
     } else {
         (StatusCode::BAD_REQUEST, "error")
@@ -66,9 +59,10 @@ fn answer(outcome: publish::PublishOutcome) -> Response {
     let body = json!({
         "type": kind,
         "errorCount": outcome.error_count,
+        "reasons": outcome.reasons,
         "message": outcome.messages,
     });
-    (status, axum::Json(body)).into_response()
+    Some((status, axum::Json(body)).into_response())
 }
 
 /// How long a publish waits for a slot before the answer is 503: as for queries, long
@@ -83,64 +77,17 @@ pub fn default_max_concurrent_publishes() -> usize {
     std::thread::available_parallelism().map_or(8, |n| n.get().saturating_mul(4))
 }
 
-/// Slots of publish requests being read, decoded and applied.
-#[derive(Clone)]
-pub struct PublishSlots {
-    permits: Arc<tokio::sync::Semaphore>,
-    size: usize,
-    wait: Duration,
-}
-
-impl PublishSlots {
-    /// `size` slots (at least one); a publish waits at most `wait` for one.
-    pub fn new(size: usize, wait: Duration) -> PublishSlots {
-        let size = size.max(1);
-        PublishSlots {
-            permits: Arc::new(tokio::sync::Semaphore::new(size)),
-            size,
-            wait,
-        }
-    }
-
-    /// Takes a slot, held until the permit is dropped, or the 503 to answer after the wait.
-    pub async fn acquire(&self) -> Result<tokio::sync::OwnedSemaphorePermit, ApiError> {
-        match tokio::time::timeout(self.wait, self.permits.clone().acquire_owned()).await {
-            Ok(Ok(permit)) => Ok(permit),
-            // The semaphore is never closed; treat that as busy rather than panic.
-            Ok(Err(_)) | Err(_) => Err(ApiError::Unavailable {
-                message: format!(
-                    "too many concurrent publishes: all {} publish slots stayed busy for {} ms; retry later",
-                    self.size,
-                    self.wait.as_millis()
-                ),
-                retry_after: 1,
-            }),
-        }
-    }
-}
-
-/// Holds a publish slot from before the body is read until the answer is ready.
-pub async fn publish_slot(
-    State(slots): State<PublishSlots>,
-    request: Request,
-    next: Next,
-) -> Response {
-    match slots.acquire().await {
-        // Bound to a name so the slot is released only when the answer is ready.
-        Ok(_slot) => next.run(request).await,
-        Err(busy) => busy.into_response(),
-    }
-}
-
 #[cfg(test)]
 mod tests {
+    use std::sync::Arc;
+
     use axum::body::Body;
     use axum::http::Request;
 
     use super::*;
     use crate::clock::ManualClock;
     use crate::http::Limits;
-    use crate::store::{Store, StoreConfig};
+    use sextant_store::{Store, StoreConfig};
 
     async fn publish(state: &AppState) -> (StatusCode, Option<String>, String) {
         let request = Request::post("/api/v1/publish")

@@ -7,7 +7,7 @@ use serde::Deserialize;
 use serde_json::json;
 
 use super::{parse_tag_query, ApiError, AppState};
-use crate::index::TagCount;
+use sextant_store::TagCount;
 
 /// Most items one answer holds, as in Atlas (`tags.max-limit`).
 const MAX_LIMIT: usize = 1000;
@@ -51,12 +51,20 @@ fn listing(p: &TagsParams) -> Result<Listing, ApiError> {
             )))
         }
     };
-    let verbose = matches!(p.verbose.as_deref(), Some("1" | "true"));
+    // Atlas's `params.get("verbose").contains("1")`: only `1` turns it on.
+    let verbose = p.verbose.as_deref() == Some("1");
     Ok(Listing {
         limit,
         verbose,
         txt,
     })
+}
+
+/// A regular expression that gave up on a value makes the listing incomplete: refuse it.
+fn checked(query: &sextant_query::Query) -> Result<(), ApiError> {
+    query
+        .check_patterns()
+        .map_err(|e| ApiError::BadRequest(e.to_string()))
 }
 
 fn with_next(mut response: Response, next: Option<String>) -> Response {
@@ -81,6 +89,7 @@ pub async fn tags_list(
     let l = listing(&p)?;
     let query = parse_tag_query(p.q.as_deref())?;
     let keys = state.store.tag_keys(&query, p.offset.as_deref(), l.limit);
+    checked(&query)?;
     let next = (keys.len() == l.limit)
         .then(|| keys.last().map(|k| k.name.clone()))
         .flatten();
@@ -113,6 +122,7 @@ pub async fn tags_values(
         _ => o,
     });
     let values: Vec<TagCount> = state.store.tag_values(&key, &query, after, l.limit);
+    checked(&query)?;
     let next = (values.len() == l.limit)
         .then(|| values.last())
         .flatten()

@@ -1,0 +1,296 @@
+//! The Prometheus HTTP query API under `/prometheus/api/v1/...`, for Grafana's built-in
+//! Prometheus data source and `promtool`. The prefix keeps every Atlas `/api/v1/...` route
+//! as it is; Grafana is given `http://HOST:PORT/prometheus` as the server URL.
+//!
+//! Parameters come from the URL and, for POST, from a form body, merged as Prometheus
+//! does. Answers and errors have Prometheus's JSON shapes (`sextant_protocols::promql`).
+
+use axum::body::Bytes;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, Method, StatusCode, Uri};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::Router;
+use serde_json::{json, Value};
+use sextant_protocols::promql::{
+    self,
+    response::{parse_duration, parse_time, success},
+    PromError,
+};
+
+use sextant_protocols::labels::{key_from_atlas, key_to_atlas, value_from_atlas};
+use sextant_query::Query;
+
+use super::AppState;
+use crate::grapher::Budgeted;
+
+/// The routes, relative to the root.
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route(
+            "/prometheus/api/v1/query",
+            get(query_instant).post(query_instant),
+        )
+        .route(
+            "/prometheus/api/v1/query_range",
+            get(query_range).post(query_range),
+        )
+        .route("/prometheus/api/v1/series", get(series).post(series))
+        .route("/prometheus/api/v1/labels", get(labels).post(labels))
+        .route("/prometheus/api/v1/label/{name}/values", get(label_values))
+        .route("/prometheus/api/v1/metadata", get(metadata))
+        .route("/prometheus/api/v1/status/buildinfo", get(buildinfo))
+}
+
+/// The version Sextant reports: Grafana chooses which API calls to make by it, and
+/// Sextant answers the calls of Prometheus 2.42's API.
+pub const COMPATIBLE_VERSION: &str = "2.42.0";
+
+struct Params(Vec<(String, String)>);
+
+impl Params {
+    fn from(
+        method: &Method,
+        uri: &Uri,
+        headers: &HeaderMap,
+        body: &[u8],
+    ) -> Result<Params, PromError> {
+        let mut pairs: Vec<(String, String)> = match uri.query() {
+            Some(q) => serde_urlencoded::from_str(q)
+                .map_err(|e| PromError::bad_data(format!("invalid query string: {e}")))?,
+            None => Vec::new(),
+        };
+        let form = headers
+            .get(axum::http::header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|ct| ct.starts_with("application/x-www-form-urlencoded"));
+        if *method == Method::POST && form && !body.is_empty() {
+            let more: Vec<(String, String)> = serde_urlencoded::from_bytes(body)
+                .map_err(|e| PromError::bad_data(format!("invalid form body: {e}")))?;
+            pairs.extend(more);
+        }
+        Ok(Params(pairs))
+    }
+
+    fn get(&self, key: &str) -> Option<&str> {
+        self.0
+            .iter()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v.as_str())
+    }
+
+    fn all(&self, key: &str) -> Vec<String> {
+        self.0
+            .iter()
+            .filter(|(k, _)| k == key)
+            .map(|(_, v)| v.clone())
+            .collect()
+    }
+
+    fn required(&self, key: &str) -> Result<&str, PromError> {
+        self.get(key)
+            .filter(|v| !v.is_empty())
+            .ok_or_else(|| PromError::bad_data(format!("missing parameter {key:?}")))
+    }
+
+    fn time(&self, key: &str, default: i64) -> Result<i64, PromError> {
+        match self.get(key).filter(|v| !v.is_empty()) {
+            Some(v) => parse_time(v).map_err(|e| {
+                PromError::bad_data(format!("invalid parameter {key:?}: {}", e.message))
+            }),
+            None => Ok(default),
+        }
+    }
+}
+
+fn answer(result: Result<Value, PromError>) -> Response {
+    match result {
+        Ok(data) => (StatusCode::OK, axum::Json(success(data))).into_response(),
+        Err(e) => {
+            let status = StatusCode::from_u16(e.status()).unwrap_or(StatusCode::BAD_REQUEST);
+            (status, axum::Json(e.body())).into_response()
+        }
+    }
+}
+
+fn limits(state: &AppState) -> promql::Limits {
+    promql::Limits {
+        eval: sextant_query::Limits {
+            max_lines: state.grapher.limits().max_lines,
+            max_datapoints: state.grapher.limits().max_datapoints,
+        },
+        ..promql::Limits::default()
+    }
+}
+
+/// Runs `f` on the blocking pool within a query slot and the query time budget.
+async fn run<F>(state: &AppState, f: F) -> Result<Value, PromError>
+where
+    F: FnOnce(&dyn sextant_query::Database, promql::Limits) -> Result<Value, PromError>
+        + Send
+        + 'static,
+{
+    let _slot = state
+        .query_slots
+        .acquire()
+        .await
+        .map_err(|busy| PromError {
+            error_type: "unavailable",
+            message: busy.to_string(),
+        })?;
+    let store = state.store.clone();
+    let budget = state.grapher.limits().budget;
+    let lim = limits(state);
+    tokio::task::spawn_blocking(move || f(&Budgeted::new(store.as_ref(), budget), lim))
+        .await
+        .map_err(|e| PromError {
+            error_type: "internal",
+            message: e.to_string(),
+        })?
+}
+
+async fn query_instant(
+    State(state): State<AppState>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let now = state.clock.now_ms();
+    let result = async {
+        let p = Params::from(&method, &uri, &headers, &body)?;
+        let q = p.required("query")?.to_string();
+        let t = p.time("time", now)?;
+        run(&state, move |db, lim| {
+            promql::query_instant(db, &q, t, lim).map(|d| d.to_json())
+        })
+        .await
+    }
+    .await;
+    answer(result)
+}
+
+async fn query_range(
+    State(state): State<AppState>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let result = async {
+        let p = Params::from(&method, &uri, &headers, &body)?;
+        let q = p.required("query")?.to_string();
+        let start = parse_time(p.required("start")?)?;
+        let end = parse_time(p.required("end")?)?;
+        let step = parse_duration(p.required("step")?)?;
+        run(&state, move |db, lim| {
+            promql::query_range(db, &q, start, end, step, lim).map(|d| d.to_json())
+        })
+        .await
+    }
+    .await;
+    answer(result)
+}
+
+/// Start and end of the metadata endpoints: the store's retention unless given.
+fn window(state: &AppState, p: &Params) -> Result<(i64, i64), PromError> {
+    let now = state.clock.now_ms();
+    let retention = state.store.config().retention_ms;
+    Ok((p.time("start", now - retention)?, p.time("end", now)?))
+}
+
+async fn series(
+    State(state): State<AppState>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let result = async {
+        let p = Params::from(&method, &uri, &headers, &body)?;
+        let (start, end) = window(&state, &p)?;
+        let matchers = p.all("match[]");
+        run(&state, move |db, lim| {
+            promql::series(db, &matchers, start, end, lim).map(|s| json!(s))
+        })
+        .await
+    }
+    .await;
+    answer(result)
+}
+
+/// Most label names or values one answer holds.
+const MAX_NAMES: usize = 10_000;
+
+/// The tag queries of the `match[]` selectors; every series without one.
+fn match_queries(p: &Params) -> Result<Vec<Query>, PromError> {
+    let matchers = p.all("match[]");
+    if matchers.is_empty() {
+        return Ok(vec![Query::True]);
+    }
+    matchers.iter().map(|m| promql::match_query(m)).collect()
+}
+
+/// `/labels`: read from the tag index (every series the store holds, so within the
+/// retention; `start`/`end` are accepted and not needed), not by scanning series.
+async fn labels(
+    State(state): State<AppState>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let result = (|| {
+        let p = Params::from(&method, &uri, &headers, &body)?;
+        let queries = match_queries(&p)?;
+        let mut names = std::collections::BTreeSet::new();
+        for q in &queries {
+            for key in state.store.tag_keys(q, None, MAX_NAMES) {
+                if !key.name.starts_with("atlas.") {
+                    names.insert(key_from_atlas(&key.name).into_owned());
+                }
+            }
+        }
+        Ok(json!(names))
+    })();
+    answer(result)
+}
+
+/// `/label/{name}/values`, from the tag index like `/labels`.
+async fn label_values(
+    State(state): State<AppState>,
+    Path(name): Path<String>,
+    uri: Uri,
+    headers: HeaderMap,
+) -> Response {
+    let result = (|| {
+        let p = Params::from(&Method::GET, &uri, &headers, &[])?;
+        let queries = match_queries(&p)?;
+        let key = key_to_atlas(&name);
+        let mut values = std::collections::BTreeSet::new();
+        for q in &queries {
+            for v in state.store.tag_values(&key, q, None, MAX_NAMES) {
+                values.insert(value_from_atlas(&v.name).into_owned());
+            }
+        }
+        Ok(json!(values))
+    })();
+    answer(result)
+}
+
+/// `/metadata`: Sextant keeps no help texts or units; the answer is empty, which Grafana
+/// takes as "no metadata" (it then offers metric names without descriptions).
+async fn metadata() -> Response {
+    answer(Ok(json!({})))
+}
+
+async fn buildinfo() -> Response {
+    answer(Ok(json!({
+        "version": COMPATIBLE_VERSION,
+        "revision": concat!("sextant-", env!("CARGO_PKG_VERSION")),
+        "branch": "",
+        "buildUser": "",
+        "buildDate": "",
+        "goVersion": "",
+    })))
+}
