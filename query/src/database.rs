@@ -4,7 +4,11 @@
 //! matching a [`Query`] through a visitor, one at a time, so an aggregate such as `:sum`
 //! over a million series holds one output line in memory, not a million inputs.
 
-use crate::Query;
+use std::collections::{HashMap, HashSet};
+use std::ops::Range;
+use std::time::{Duration, Instant};
+
+use crate::{DataExpr, Query};
 
 /// What to scan: the series matching `query`, with values on the store's primary step.
 #[derive(Debug, Clone, Copy)]
@@ -81,4 +85,59 @@ pub trait Database: Send + Sync {
     fn check_budget(&self) -> Result<(), DatabaseError> {
         Ok(())
     }
+
+    /// Scans and folds the series of one data expression in a place of the database's
+    /// choosing, or `None` to let the evaluator scan and fold through [`Database::scan`]
+    /// (see [`crate::fold_scan`]). A cluster answers here: each partition's owner folds
+    /// its series, and the partial results are merged with [`crate::merge_folded`].
+    fn fold(&self, request: &FoldRequest<'_>) -> Option<Result<Folded, DatabaseError>> {
+        let _ = request;
+        None
+    }
+}
+
+/// The data part of one data expression: which series, which primary points, how they
+/// consolidate and combine. Everything above the data expression runs on the merged lines.
+#[derive(Debug, Clone)]
+pub struct FoldRequest<'a> {
+    /// The data expression (its query, aggregate, group keys and consolidation).
+    pub expr: &'a DataExpr,
+    /// First primary timestamp scanned, epoch ms, a multiple of [`Database::step`].
+    pub start: i64,
+    /// One primary step past the last timestamp scanned.
+    pub end: i64,
+    /// Primary points per consolidated point.
+    pub multiple: usize,
+    /// Consolidated points per line.
+    pub points: usize,
+    /// The consolidated points that can hold data, each `multiple` primary points from
+    /// `start`; the others stay NaN.
+    pub held: Range<usize>,
+    /// Most lines (`:all`) or groups (`:by`) kept; past it they are only counted.
+    pub max_lines: usize,
+    /// When the query's time budget runs out, and how long it was.
+    pub deadline: Option<(Instant, Duration)>,
+}
+
+/// What folding a data expression gives: whole lines, one aggregate or one aggregate per
+/// group, each of [`FoldRequest::points`] consolidated values. Partial results of disjoint
+/// sets of series merge into the result of their union ([`crate::merge_folded`]).
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub enum Folded {
+    /// `:all`: each series' tags (sorted by key) and consolidated values.
+    Lines {
+        /// The lines kept.
+        lines: Vec<(Vec<(String, String)>, Vec<f64>)>,
+        /// Series matched past [`FoldRequest::max_lines`].
+        over: usize,
+    },
+    /// `:sum`, `:count`, `:min`, `:max`: the values, `None` when no series matched.
+    Aggregate(Option<Vec<f64>>),
+    /// `:by`: the aggregate per tuple of group-key values.
+    Groups {
+        /// The groups kept.
+        groups: HashMap<Vec<String>, Vec<f64>>,
+        /// Hashes of the group keys seen past [`FoldRequest::max_lines`].
+        overflow: HashSet<u64>,
+    },
 }

@@ -44,10 +44,11 @@ pub mod testing;
 mod time;
 mod vocab;
 
-pub use database::{Database, DatabaseError, ScanRequest, SeriesVisitor};
+pub use database::{Database, DatabaseError, FoldRequest, Folded, ScanRequest, SeriesVisitor};
 pub use error::{shown, Error, Result};
 pub use eval::{
-    bucket_index, bucket_value, eval_expr, evaluate, EvalContext, GraphLine, Limits, BUCKET_COUNT,
+    bucket_index, bucket_value, eval_expr, evaluate, fold_scan, merge_folded, EvalContext,
+    GraphLine, Limits, BUCKET_COUNT,
 };
 pub use graph::{
     round_to_step_boundary, AxisParams, ErrorView, Features, GraphParams, GraphSettings,

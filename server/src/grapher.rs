@@ -9,8 +9,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use sextant_query::{
-    Database, DatabaseError, ErrorView, EvalContext, GraphParams, GraphSettings,
-    Limits as EvalLimits, ParamError, ScanRequest, SeriesVisitor,
+    Database, DatabaseError, ErrorView, EvalContext, FoldRequest, Folded, GraphParams,
+    GraphSettings, Limits as EvalLimits, ParamError, ScanRequest, SeriesVisitor,
 };
 use sextant_ui::Rendered;
 
@@ -133,6 +133,16 @@ impl Database for Budgeted<'_> {
             }
             visit(tags, values)
         })
+    }
+
+    /// A database that folds elsewhere (a cluster) gets the deadline to bound its calls
+    /// by; one that does not is folded through [`Budgeted::scan`], which watches it.
+    fn fold(&self, request: &FoldRequest<'_>) -> Option<Result<Folded, DatabaseError>> {
+        let request = FoldRequest {
+            deadline: Some((self.deadline, self.budget)),
+            ..request.clone()
+        };
+        self.db.fold(&request)
     }
 }
 

@@ -4,80 +4,13 @@
 //! `MapStepTimeSeq.scala` (consolidation: gauges average over the points present, rates
 //! over the whole step multiple).
 
-use std::collections::{BTreeMap, HashMap, HashSet};
-use std::hash::{Hash, Hasher};
+use std::collections::BTreeMap;
 
+use super::fold::fold_scan;
 use super::Env;
 use crate::error::{Error, Result};
-use crate::model::{add_nan, fmt_duration, tags_label, AggrFn, Cf, DataExpr};
-use crate::{DatabaseError, Query, ScanRequest, TagMap, TimeSeries};
-
-/// Folds `v` into `acc` with the NaN rules of an aggregate.
-pub(crate) fn fold(func: AggrFn, acc: f64, v: f64) -> f64 {
-    match func {
-        AggrFn::Sum => add_nan(acc, v),
-        AggrFn::Count => {
-            if v.is_nan() {
-                acc
-            } else if acc.is_nan() {
-                1.0
-            } else {
-                acc + 1.0
-            }
-        }
-        AggrFn::Min => {
-            if acc.is_nan() || v < acc {
-                v
-            } else {
-                acc
-            }
-        }
-        AggrFn::Max => {
-            if acc.is_nan() || v > acc {
-                v
-            } else {
-                acc
-            }
-        }
-    }
-}
-
-/// Consolidates `m` primary points per output point into `out`.
-pub(crate) fn consolidate(values: &[f64], m: usize, cf: Cf, gauge: bool, out: &mut [f64]) {
-    if m <= 1 {
-        for (i, o) in out.iter_mut().enumerate() {
-            *o = values.get(i).copied().unwrap_or(f64::NAN);
-        }
-        return;
-    }
-    for (j, o) in out.iter_mut().enumerate() {
-        let chunk = values.get(j * m..(j + 1) * m).unwrap_or(&[]);
-        *o = consolidate_chunk(chunk, m, cf, gauge);
-    }
-}
-
-/// One consolidated point; `m` is the step multiple (the rate average divides by it).
-pub(crate) fn consolidate_chunk(chunk: &[f64], m: usize, cf: Cf, gauge: bool) -> f64 {
-    let mut acc = f64::NAN;
-    let mut count = 0usize;
-    for &v in chunk {
-        if v.is_nan() {
-            continue;
-        }
-        count += 1;
-        acc = match cf {
-            Cf::Sum | Cf::Avg => add_nan(acc, v),
-            Cf::Min => fold(AggrFn::Min, acc, v),
-            Cf::Max => fold(AggrFn::Max, acc, v),
-        };
-    }
-    match cf {
-        Cf::Avg if count == 0 => f64::NAN,
-        Cf::Avg if gauge => acc / count as f64,
-        Cf::Avg => acc / m as f64,
-        _ => acc,
-    }
-}
+use crate::model::{fmt_duration, tags_label, DataExpr};
+use crate::{DatabaseError, FoldRequest, Folded, Query, TagMap, TimeSeries};
 
 /// The tags `:eq` clauses fix, which aggregated output keeps.
 fn exact_tags(q: &Query) -> TagMap {
@@ -95,16 +28,6 @@ pub(crate) fn no_data(env: &Env<'_>, tags: TagMap) -> TimeSeries {
         tags
     };
     env.line(tags, "NO DATA".into(), vec![f64::NAN; env.n])
-}
-
-struct Group {
-    values: Vec<f64>,
-}
-
-fn key_hash(key: &[&str]) -> u64 {
-    let mut h = std::collections::hash_map::DefaultHasher::new();
-    key.hash(&mut h);
-    h.finish()
 }
 
 pub(crate) fn eval_data(d: &DataExpr, env: &Env<'_>) -> Result<Vec<TimeSeries>> {
@@ -134,11 +57,6 @@ pub(crate) fn eval_data(d: &DataExpr, env: &Env<'_>) -> Result<Vec<TimeSeries>> 
     // Only the consolidated points `first..last` can hold data: the rest of the window is
     // outside what the store holds, and is neither scanned nor allocated.
     let (first, last) = held_points(scan_start, env.step, n, env.db.extent());
-    let request = ScanRequest {
-        query,
-        start: scan_start + first as i64 * env.step,
-        end: scan_start + last as i64 * env.step,
-    };
     // Decided before the store allocates its buffer for one series' primary points.
     let scan_points = (last - first).saturating_mul(m);
     if scan_points > env.limits.max_datapoints {
@@ -149,102 +67,57 @@ pub(crate) fn eval_data(d: &DataExpr, env: &Env<'_>) -> Result<Vec<TimeSeries>> 
         });
     }
     let max_lines = env.limits.max_lines;
-    let mut buf = vec![f64::NAN; n];
-    // Points outside `first..last` stay NaN in every line.
-    let held = first..last;
-    match d {
-        DataExpr::All { .. } => {
-            let mut over = 0usize;
-            env.db
-                .scan(&request, &mut |tags, values| {
-                    if out.len() + over >= max_lines {
-                        over += 1;
-                        return Ok(());
-                    }
-                    let gauge = is_gauge(tags);
-                    consolidate(values, m, Cf::Sum, gauge, &mut buf[held.clone()]);
-                    let tags: TagMap = tags
-                        .iter()
-                        .map(|(k, v)| (k.to_string(), v.to_string()))
-                        .collect();
-                    let label = tags_label(&tags);
-                    env.charge(1).map_err(limit_to_db)?;
-                    out.push(env.line(tags, label, buf.clone()));
-                    Ok(())
-                })
-                .map_err(db_error)?;
-            check_lines(out.len() + over, max_lines)?;
-        }
-        DataExpr::Aggregate(a) => {
-            let mut acc = vec![f64::NAN; n];
-            let mut seen = false;
-            env.db
-                .scan(&request, &mut |tags, values| {
-                    seen = true;
-                    consolidate(values, m, a.cf, is_gauge(tags), &mut buf[held.clone()]);
-                    for (x, &v) in acc.iter_mut().zip(&buf) {
-                        *x = fold(a.func, *x, v);
-                    }
-                    Ok(())
-                })
-                .map_err(db_error)?;
-            env.charge(1)?;
-            let exact = exact_tags(&a.query);
-            if !seen {
-                out.push(no_data(env, exact));
-            } else {
-                let tags = if exact.is_empty() {
-                    TagMap::from([("name".to_string(), "unknown".to_string())])
-                } else {
-                    exact
-                };
+    let request = FoldRequest {
+        expr: d,
+        start: scan_start + first as i64 * env.step,
+        end: scan_start + last as i64 * env.step,
+        multiple: m,
+        points: n,
+        held: first..last,
+        // Groups stop at what the datapoint budget can hold, lines at that or the line
+        // limit: past it they are only counted, so a broad query fails without holding
+        // everything it matched.
+        max_lines: max_lines.min(env.limits.max_datapoints / n.max(1)),
+        deadline: None,
+    };
+    let folded = match env.db.fold(&request) {
+        Some(folded) => folded,
+        None => fold_scan(env.db, &request),
+    }
+    .map_err(db_error)?;
+    match (d, folded) {
+        (DataExpr::All { .. }, Folded::Lines { lines, over }) => {
+            env.charge(lines.len().min(max_lines))?;
+            check_lines(lines.len() + over, max_lines)?;
+            for (tags, values) in lines {
+                let tags: TagMap = tags.into_iter().collect();
                 let label = tags_label(&tags);
-                out.push(env.line(tags, label, acc));
+                out.push(env.line(tags, label, values));
             }
         }
-        DataExpr::GroupBy { aggr, keys } => {
-            let mut groups: HashMap<Vec<String>, Group> = HashMap::new();
-            // Past the limit we keep counting distinct keys (by hash) to say how far over.
-            let mut overflow: HashSet<u64> = HashSet::new();
-            let max_groups = max_lines.min(env.limits.max_datapoints / n.max(1));
-            env.db
-                .scan(&request, &mut |tags, values| {
-                    let mut key: Vec<&str> = Vec::with_capacity(keys.len());
-                    for k in keys {
-                        match tags.iter().find(|(tk, _)| tk == k) {
-                            Some((_, v)) => key.push(v),
-                            // Atlas drops series that lack a group key.
-                            None => return Ok(()),
-                        }
-                    }
-                    let owned: Vec<String> = key.iter().map(|s| s.to_string()).collect();
-                    if !groups.contains_key(&owned) {
-                        if groups.len() >= max_groups {
-                            overflow.insert(key_hash(&key));
-                            return Ok(());
-                        }
-                        groups.insert(
-                            owned.clone(),
-                            Group {
-                                values: vec![f64::NAN; n],
-                            },
-                        );
-                    }
-                    consolidate(values, m, aggr.cf, is_gauge(tags), &mut buf[held.clone()]);
-                    if let Some(g) = groups.get_mut(&owned) {
-                        for (x, &v) in g.values.iter_mut().zip(&buf) {
-                            *x = fold(aggr.func, *x, v);
-                        }
-                    }
-                    Ok(())
-                })
-                .map_err(db_error)?;
+        (DataExpr::Aggregate(a), Folded::Aggregate(acc)) => {
+            env.charge(1)?;
+            let exact = exact_tags(&a.query);
+            match acc {
+                None => out.push(no_data(env, exact)),
+                Some(acc) => {
+                    let tags = if exact.is_empty() {
+                        TagMap::from([("name".to_string(), "unknown".to_string())])
+                    } else {
+                        exact
+                    };
+                    let label = tags_label(&tags);
+                    out.push(env.line(tags, label, acc));
+                }
+            }
+        }
+        (DataExpr::GroupBy { aggr, keys }, Folded::Groups { groups, overflow }) => {
             let total = groups.len() + overflow.len();
             check_lines(total, max_lines)?;
             env.charge(total)?;
             let exact = exact_tags(&aggr.query);
             let mut sorted: BTreeMap<String, TimeSeries> = BTreeMap::new();
-            for (key, g) in groups {
+            for (key, values) in groups {
                 let mut tags = exact.clone();
                 let mut label = String::from("(");
                 for (i, (k, v)) in keys.iter().zip(&key).enumerate() {
@@ -255,9 +128,15 @@ pub(crate) fn eval_data(d: &DataExpr, env: &Env<'_>) -> Result<Vec<TimeSeries>> 
                     tags.insert(k.clone(), v.clone());
                 }
                 label.push(')');
-                sorted.insert(label.clone(), env.line(tags, label, g.values));
+                sorted.insert(label.clone(), env.line(tags, label, values));
             }
             out.extend(sorted.into_values());
+        }
+        (_, folded) => {
+            return Err(Error::Database(DatabaseError::Storage(format!(
+                "the database answered {d} with a result of another kind: {:?}",
+                std::mem::discriminant(&folded)
+            ))))
         }
     }
     // A regular expression that gave up on a value stopped matching: the lines would be
@@ -303,16 +182,6 @@ fn check_lines(actual: usize, limit: usize) -> Result<()> {
         });
     }
     Ok(())
-}
-
-fn is_gauge(tags: &[(&str, &str)]) -> bool {
-    tags.iter()
-        .any(|(k, v)| *k == "atlas.dstype" && *v == "gauge")
-}
-
-/// A limit hit inside a scan travels through the store as a `DatabaseError::Limit`.
-fn limit_to_db(e: Error) -> DatabaseError {
-    DatabaseError::Limit(e.to_string())
 }
 
 fn db_error(e: DatabaseError) -> Error {

@@ -4,7 +4,7 @@
 
 use std::cmp::Ordering;
 
-use super::data::{consolidate_chunk, fold};
+use super::fold::{consolidate_chunk, fold};
 use super::{eval, Env};
 use crate::error::{Error, Result};
 use crate::model::{truthy, AggrFn, Expr, OthersFn, StatKind};

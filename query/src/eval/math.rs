@@ -5,7 +5,8 @@
 
 use std::collections::{BTreeMap, HashMap};
 
-use super::data::{fold, no_data};
+use super::data::no_data;
+use super::fold::fold;
 use super::{eval, Env};
 use crate::error::{Error, Result};
 use crate::model::rewrite::rewrite;

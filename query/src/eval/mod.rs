@@ -6,6 +6,7 @@
 mod data;
 mod distinct;
 mod filter;
+mod fold;
 mod math;
 mod percentiles;
 mod present;
@@ -20,6 +21,7 @@ use crate::error::{Error, Result};
 use crate::model::{Expr, Style, StyleExpr};
 use crate::{Database, TimeSeries};
 
+pub use fold::{fold_scan, merge_folded};
 pub use percentiles::{bucket_index, bucket_value, BUCKET_COUNT};
 
 /// Bounds on one evaluation, so a broad query fails early with a clear message.
