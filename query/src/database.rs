@@ -33,7 +33,7 @@ impl ScanRequest<'_> {
 }
 
 /// Why a scan stopped early.
-#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[derive(Debug, Clone, PartialEq, thiserror::Error, serde::Serialize, serde::Deserialize)]
 pub enum DatabaseError {
     /// The query selects more series than the store allows in one query.
     #[error("query matched {matched} series, over the limit of {limit}; restrict the query with more tag clauses")]
@@ -117,7 +117,61 @@ pub struct FoldRequest<'a> {
     pub max_lines: usize,
     /// When the query's time budget runs out, and how long it was.
     pub deadline: Option<(Instant, Duration)>,
+    /// Where a database that folds in parts records the parts it could not reach.
+    pub coverage: Option<&'a Coverage>,
 }
+
+/// How much of the data an answer lacks: partitions of a cluster that no live owner
+/// answered for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Partial {
+    /// Partitions missing from the answer.
+    pub missing_partitions: usize,
+    /// Partitions in all.
+    pub partitions: u32,
+}
+
+impl std::fmt::Display for Partial {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "Partial answer: {} of {} partitions had no live owner",
+            self.missing_partitions, self.partitions
+        )
+    }
+}
+
+/// The parts of a partitioned database one query could not reach (a cluster's partitions
+/// with no live owner), so the answer can say it is partial instead of being silently
+/// short.
+#[derive(Debug, Default)]
+pub struct Coverage {
+    /// Partitions missing from at least one data expression, and the partition count.
+    state: std::sync::Mutex<(std::collections::BTreeSet<u32>, u32)>,
+}
+
+impl Coverage {
+    /// Records that of `parts` parts, `missing` were not reached.
+    pub fn record(&self, parts: u32, missing: impl IntoIterator<Item = u32>) {
+        let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        state.1 = state.1.max(parts);
+        state.0.extend(missing);
+    }
+
+    /// How many parts were missing from the answer, and of how many; `None` when every
+    /// part answered (or the database is not partitioned).
+    pub fn partial(&self) -> Option<Partial> {
+        let state = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        (!state.0.is_empty()).then(|| Partial {
+            missing_partitions: state.0.len(),
+            partitions: state.1,
+        })
+    }
+}
+
+/// A series' tags as owned pairs, sorted by key.
+pub type TagPairs = Vec<(String, String)>;
 
 /// What folding a data expression gives: whole lines, one aggregate or one aggregate per
 /// group, each of [`FoldRequest::points`] consolidated values. Partial results of disjoint
@@ -127,7 +181,7 @@ pub enum Folded {
     /// `:all`: each series' tags (sorted by key) and consolidated values.
     Lines {
         /// The lines kept.
-        lines: Vec<(Vec<(String, String)>, Vec<f64>)>,
+        lines: Vec<(TagPairs, Vec<f64>)>,
         /// Series matched past [`FoldRequest::max_lines`].
         over: usize,
     },

@@ -44,7 +44,9 @@ pub mod testing;
 mod time;
 mod vocab;
 
-pub use database::{Database, DatabaseError, FoldRequest, Folded, ScanRequest, SeriesVisitor};
+pub use database::{
+    Coverage, Database, DatabaseError, FoldRequest, Folded, Partial, ScanRequest, SeriesVisitor,
+};
 pub use error::{shown, Error, Result};
 pub use eval::{
     bucket_index, bucket_value, eval_expr, evaluate, fold_scan, merge_folded, EvalContext,

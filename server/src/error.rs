@@ -172,6 +172,10 @@ impl From<crate::grapher::GraphError> for ApiError {
             )) => ApiError::Internal(e.to_string()),
             GraphError::Query(_) => ApiError::BadRequest(e.to_string()),
             GraphError::Render(_) | GraphError::Panicked(_) => ApiError::Internal(e.to_string()),
+            GraphError::Partial(_) => ApiError::Unavailable {
+                message: e.to_string(),
+                retry_after: 1,
+            },
         }
     }
 }

@@ -9,8 +9,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use sextant_query::{
-    Database, DatabaseError, ErrorView, EvalContext, FoldRequest, Folded, GraphParams,
-    GraphSettings, Limits as EvalLimits, ParamError, ScanRequest, SeriesVisitor,
+    Coverage, Database, DatabaseError, ErrorView, EvalContext, FoldRequest, Folded, GraphParams,
+    GraphSettings, Limits as EvalLimits, ParamError, Partial, ScanRequest, SeriesVisitor,
 };
 use sextant_ui::Rendered;
 
@@ -65,6 +65,19 @@ pub enum GraphError {
     /// The evaluation task died: a fault of ours (5xx).
     #[error("graph evaluation failed: {0}")]
     Panicked(String),
+    /// `strict=1` and the cluster could not reach every partition (503).
+    #[error("{0}; strict=1 refuses partial answers")]
+    Partial(Partial),
+}
+
+/// A rendered answer, and what it lacks when the data came from a cluster that could not
+/// reach every partition.
+#[derive(Debug)]
+pub struct Answer {
+    /// The bytes in the requested format.
+    pub rendered: Rendered,
+    /// Partitions missing from it, if any.
+    pub partial: Option<Partial>,
 }
 
 /// A data source seen through a deadline: the scan stops with an error once the budget is
@@ -73,6 +86,8 @@ pub(crate) struct Budgeted<'a> {
     db: &'a dyn Database,
     deadline: Instant,
     budget: Duration,
+    /// What a partitioned database could not reach for this query.
+    pub(crate) coverage: Coverage,
 }
 
 impl<'a> Budgeted<'a> {
@@ -82,6 +97,7 @@ impl<'a> Budgeted<'a> {
             db,
             deadline: Instant::now() + budget,
             budget,
+            coverage: Coverage::default(),
         }
     }
 }
@@ -140,6 +156,7 @@ impl Database for Budgeted<'_> {
     fn fold(&self, request: &FoldRequest<'_>) -> Option<Result<Folded, DatabaseError>> {
         let request = FoldRequest {
             deadline: Some((self.deadline, self.budget)),
+            coverage: Some(&self.coverage),
             ..request.clone()
         };
         self.db.fold(&request)
@@ -225,7 +242,7 @@ impl Grapher {
 
     /// Evaluates and renders one request in the format it asks for. A user error comes back
     /// as [`GraphError::Shown`], already rendered for the client; faults come back bare.
-    pub async fn graph(self: &Arc<Self>, request: GraphRequest) -> Result<Rendered, GraphError> {
+    pub async fn graph(self: &Arc<Self>, request: GraphRequest) -> Result<Answer, GraphError> {
         let started = Instant::now();
         let me = self.clone();
         let answer = tokio::task::spawn_blocking(move || me.graph_blocking(&request))
@@ -236,7 +253,7 @@ impl Grapher {
             m.query_latency(
                 answer
                     .as_ref()
-                    .map_or("error", |r| format_tag(r.content_type)),
+                    .map_or("error", |r| format_tag(r.rendered.content_type)),
             )
             .record(started.elapsed());
         }
@@ -244,7 +261,7 @@ impl Grapher {
     }
 
     /// [`Grapher::graph`] on the calling thread: CPU-bound.
-    fn graph_blocking(&self, request: &GraphRequest) -> Result<Rendered, GraphError> {
+    fn graph_blocking(&self, request: &GraphRequest) -> Result<Answer, GraphError> {
         match self.evaluate_and_render(&request.pairs, request.output) {
             Ok(rendered) => Ok(rendered),
             Err(
@@ -270,8 +287,8 @@ impl Grapher {
         &self,
         pairs: &[(String, String)],
         output: GraphOutput,
-    ) -> Result<Rendered, GraphError> {
-        let params = GraphParams::parse(pairs, &self.settings, self.clock.now_ms())?;
+    ) -> Result<Answer, GraphError> {
+        let mut params = GraphParams::parse(pairs, &self.settings, self.clock.now_ms())?;
         let mut exprs = sextant_query::parse(&params.q)?;
         if exprs.is_empty() {
             // Atlas refuses an empty `q` too, rather than drawing an empty chart.
@@ -296,13 +313,23 @@ impl Grapher {
         });
         let db = Budgeted::new(self.db.as_ref(), self.limits.budget);
         let lines = sextant_query::evaluate(&exprs, &ctx, &db)?;
-        match output {
-            GraphOutput::Format => Ok(sextant_ui::render(&params, &lines)?),
-            GraphOutput::ChartModel => Ok(Rendered {
+        let partial = db.coverage.partial();
+        if let Some(p) = partial {
+            // `strict=1`: a caller that would rather fail than act on part of the data.
+            if pairs.iter().any(|(k, v)| k == "strict" && v == "1") {
+                return Err(GraphError::Partial(p));
+            }
+            params.warnings.push(p.to_string());
+            params.partial = Some(p);
+        }
+        let rendered = match output {
+            GraphOutput::Format => sextant_ui::render(&params, &lines)?,
+            GraphOutput::ChartModel => Rendered {
                 content_type: "application/json",
                 body: sextant_ui::web::chart_json(&params, &lines).into_bytes(),
-            }),
-        }
+            },
+        };
+        Ok(Answer { rendered, partial })
     }
 }
 

@@ -148,6 +148,10 @@ struct ServeArgs {
     /// A node whose heartbeat is older than this has left the cluster.
     #[arg(long, default_value = "10s", value_parser = humantime::parse_duration)]
     cluster_member_ttl: Duration,
+    /// Longest wait for another node's part of a query; its partitions are then asked of
+    /// their other owner, or the answer is marked partial.
+    #[arg(long, default_value = "10s", value_parser = humantime::parse_duration)]
+    cluster_query_timeout: Duration,
 }
 
 fn millis(d: Duration) -> i64 {
@@ -204,8 +208,10 @@ fn config(a: ServeArgs) -> anyhow::Result<ServerConfig> {
             );
             anyhow::ensure!(a.cluster_owners >= 1, "--cluster-owners must be at least 1");
             anyhow::ensure!(
-                !a.cluster_member_ttl.is_zero() && !a.cluster_publish_timeout.is_zero(),
-                "--cluster-member-ttl and --cluster-publish-timeout must be above 0"
+                !a.cluster_member_ttl.is_zero()
+                    && !a.cluster_publish_timeout.is_zero()
+                    && !a.cluster_query_timeout.is_zero(),
+                "--cluster-member-ttl, --cluster-publish-timeout and --cluster-query-timeout must be above 0"
             );
             Some(sextant_server::cluster::ClusterConfig {
                 urls,
@@ -219,6 +225,7 @@ fn config(a: ServeArgs) -> anyhow::Result<ServerConfig> {
                 },
                 publish_timeout: a.cluster_publish_timeout,
                 member_ttl: a.cluster_member_ttl,
+                query_timeout: a.cluster_query_timeout,
             })
         }
         _ => None,

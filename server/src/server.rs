@@ -173,6 +173,8 @@ impl Server {
         if let Some(c) = &cluster {
             state = state.with_log(c.log());
             state.cluster = Some(c.status());
+            let db = c.database(state.store.clone(), state.clock.clone());
+            state = state.with_cluster_database(db);
         }
         state.checkpoints_enabled = state.wal.is_some() || checkpoint_dir.is_some();
         Ok(Server {

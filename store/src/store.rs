@@ -27,6 +27,8 @@ use crate::normalize::{DsType, Normalizer};
 pub use crate::series::DatapointStats;
 use crate::series::{Layout, Series, SeriesData, WriteOutcome};
 
+mod listing;
+
 /// Shards of the identity map (a power of two, as dashmap requires).
 const IDENTITY_SHARDS: usize = 256;
 

@@ -24,6 +24,8 @@ pub struct GraphData<'a> {
     pub timezone: Tz,
     /// Messages for the caller, printed as `notices` by the JSON formats.
     pub notices: &'a [String],
+    /// What the answer lacks, printed as `partial` by the JSON formats when set.
+    pub partial: Option<sextant_query::Partial>,
 }
 
 impl GraphData<'_> {
@@ -48,7 +50,7 @@ impl GraphData<'_> {
 /// };
 /// let line = GraphLine { series, style: Style::default(), expr_index: 0 };
 /// let window = TimeWindow { start: 60_000, end: 180_000, step: 60_000 };
-/// let data = GraphData { lines: &[line], window, timezone: chrono_tz::UTC, notices: &[] };
+/// let data = GraphData { lines: &[line], window, timezone: chrono_tz::UTC, notices: &[], partial: None };
 /// let (content_type, body) = render_data(OutputFormat::Csv, &data).ok_or("image format")?;
 /// assert_eq!(content_type, "text/csv");
 /// assert_eq!(body, "\"timestamp\",\"cpu\"\n\
@@ -146,6 +148,18 @@ fn push_head(out: &mut String, data: &GraphData<'_>) {
     out.push_str("],");
 }
 
+/// `,"partial":{...}` when the answer lacks partitions; nothing otherwise, so a complete
+/// answer reads exactly as Atlas's.
+fn push_partial(out: &mut String, partial: Option<sextant_query::Partial>) {
+    if let Some(p) = partial {
+        let _ = write!(
+            out,
+            ",\"partial\":{{\"missingPartitions\":{},\"partitions\":{}}}",
+            p.missing_partitions, p.partitions
+        );
+    }
+}
+
 fn push_notices(out: &mut String, notices: &[String]) {
     out.push_str("\"notices\":[");
     for (i, n) in notices.iter().enumerate() {
@@ -177,6 +191,7 @@ fn json(data: &GraphData<'_>, mode: NonFinite) -> String {
     }
     out.push_str("],");
     push_notices(&mut out, data.notices);
+    push_partial(&mut out, data.partial);
     out.push('}');
     out
 }
@@ -266,6 +281,7 @@ fn stats_json(data: &GraphData<'_>) -> String {
     }
     out.push_str("],");
     push_notices(&mut out, data.notices);
+    push_partial(&mut out, data.partial);
     out.push('}');
     out
 }

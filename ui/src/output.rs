@@ -41,6 +41,7 @@ pub fn render(params: &GraphParams, lines: &[GraphLine]) -> Result<Rendered> {
                 window: params.window,
                 timezone: params.primary_timezone(),
                 notices: &params.warnings,
+                partial: params.partial,
             };
             // Every non-image format is a data format.
             render_data(format, &data).map_or_else(Vec::new, |(_, body)| body.into_bytes())

@@ -246,6 +246,7 @@ pub fn chart_json(params: &GraphParams, lines: &[GraphLine]) -> String {
         "axes": axes,
         "lines": out_lines,
         "notices": params.warnings,
+        "partial": params.partial,
     })
     .to_string()
 }

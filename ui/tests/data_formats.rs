@@ -64,6 +64,7 @@ fn render(
         window: window(),
         timezone: chrono_tz::UTC,
         notices,
+        partial: None,
     };
     render_data(format, &data).expect("data format")
 }
@@ -164,6 +165,7 @@ fn params_and_formats_agree_on_the_outputs_md_window() {
         window: p.window,
         timezone: p.primary_timezone(),
         notices: &p.warnings,
+        partial: None,
     };
     let (_, body) = render_data(p.format, &data).unwrap();
     assert!(body.starts_with("\"timestamp\",\"hourOfDay\""));
@@ -178,6 +180,7 @@ fn image_formats_are_not_data_formats() {
         window: window(),
         timezone: chrono_tz::UTC,
         notices: &[],
+        partial: None,
     };
     assert_eq!(render_data(OutputFormat::Png, &data), None);
     assert_eq!(render_data(OutputFormat::Svg, &data), None);
@@ -210,6 +213,7 @@ fn csv_times_use_the_primary_zone() {
         window: window(),
         timezone: chrono_tz::US::Pacific,
         notices: &[],
+        partial: None,
     };
     let (_, body) = render_data(OutputFormat::Csv, &data).unwrap();
     assert_eq!(
@@ -296,6 +300,7 @@ fn no_lines_and_empty_window() {
         window: empty,
         timezone: chrono_tz::UTC,
         notices: &[],
+        partial: None,
     };
     let (_, json) = render_data(OutputFormat::Json, &data).unwrap();
     assert!(json.contains("\"values\":[]"));

@@ -79,6 +79,7 @@ pub(crate) fn eval_data(d: &DataExpr, env: &Env<'_>) -> Result<Vec<TimeSeries>> 
         // everything it matched.
         max_lines: max_lines.min(env.limits.max_datapoints / n.max(1)),
         deadline: None,
+        coverage: None,
     };
     let folded = match env.db.fold(&request) {
         Some(folded) => folded,

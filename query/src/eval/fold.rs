@@ -307,6 +307,7 @@ mod tests {
             held: 0..4,
             max_lines,
             deadline: None,
+            coverage: None,
         }
     }
 

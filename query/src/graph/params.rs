@@ -441,6 +441,9 @@ pub struct GraphParams {
     /// Things the caller should know that are not errors (clamped sizes, a rounded `step`).
     /// Output formats print them as notices.
     pub warnings: Vec<String>,
+    /// Set after evaluation when the data came from a cluster that could not reach every
+    /// partition: the JSON formats carry it as `partial`, and a legend line says so.
+    pub partial: Option<crate::Partial>,
 }
 
 impl GraphParams {
@@ -557,6 +560,7 @@ impl GraphParams {
                 .unwrap_or("default")
                 .to_string(),
             warnings,
+            partial: None,
         })
     }
 

@@ -9,6 +9,7 @@ mod consume;
 mod log;
 mod message;
 mod owner;
+pub mod query;
 mod status;
 
 use std::sync::Arc;
@@ -19,7 +20,8 @@ use serde::{Deserialize, Serialize};
 use sextant_store::{Store, StoreConfig, StreamPositions};
 
 pub use log::{JetStreamLog, LogCounters};
-pub use status::{ClusterStatus, PartitionState};
+pub use query::ClusterDatabase;
+pub use status::{ClusterStatus, PartitionState, Peer};
 
 /// The one stream every datapoint goes through.
 pub const STREAM: &str = "sextant-ingest";
@@ -29,6 +31,8 @@ pub const SUBJECT_PREFIX: &str = "sextant.ingest.";
 pub const SETTINGS_BUCKET: &str = "sextant-cluster";
 /// Key of the settings in [`SETTINGS_BUCKET`].
 pub const SETTINGS_KEY: &str = "settings";
+/// Key in [`SETTINGS_BUCKET`] of the token nodes show each other on internal routes.
+pub const TOKEN_KEY: &str = "internal-token";
 /// KV bucket of live members: one key per node, expiring unless refreshed.
 pub const MEMBERS_BUCKET: &str = "sextant-members";
 
@@ -45,6 +49,8 @@ pub struct ClusterConfig {
     pub publish_timeout: Duration,
     /// A member not heard from for this long has left.
     pub member_ttl: Duration,
+    /// Longest wait for one node's part of a query.
+    pub query_timeout: Duration,
 }
 
 /// Settings fixed when the cluster is created and read by every node, so nodes cannot
@@ -105,6 +111,8 @@ pub struct Cluster {
     /// Names the stream (its creation time, ns): a checkpoint's sequences are only
     /// meaningful for the stream they were read from.
     stream_id: u64,
+    /// The token nodes show each other on internal routes.
+    token: String,
 }
 
 /// Why a node could not join.
@@ -170,6 +178,7 @@ impl Cluster {
             .ack_timeout(ack_timeout)
             .build(client);
         let settings = load_settings(&js, &config.create).await?;
+        let token = load_token(&js, settings.replicas).await?;
         if settings.step_ms != store.step_ms {
             return Err(format!(
                 "the cluster's step is {} ms, this node's --step {} ms",
@@ -213,7 +222,23 @@ impl Cluster {
             url,
             log,
             stream_id,
+            token,
         })
+    }
+
+    /// The cluster's partitions as one database for queries, over this node's `store`.
+    pub fn database(
+        &self,
+        store: Arc<Store>,
+        clock: Arc<dyn crate::clock::Clock>,
+    ) -> Arc<ClusterDatabase> {
+        Arc::new(ClusterDatabase::new(
+            store,
+            self.status.clone(),
+            clock,
+            Some(self.token.clone()),
+            self.config.query_timeout,
+        ))
     }
 
     /// The cluster's settings, as read from NATS.
@@ -286,6 +311,27 @@ async fn load_settings(js: &jetstream::Context, create: &Settings) -> Result<Set
         return Err("the cluster settings name zero partitions or owners".into());
     }
     Ok(settings)
+}
+
+/// Reads the internal token, creating a random one when this node is the first: only
+/// processes that can read the cluster's KV bucket know it.
+async fn load_token(js: &jetstream::Context, replicas: usize) -> Result<String, JoinError> {
+    let kv = kv_bucket(js, SETTINGS_BUCKET, Duration::ZERO, replicas).await?;
+    let fresh: String = {
+        use rand::Rng;
+        let mut rng = rand::thread_rng();
+        (0..32)
+            .map(|_| char::from(b"0123456789abcdef"[rng.gen_range(0..16)]))
+            .collect()
+    };
+    // Create, not put: of nodes starting at once exactly one wins.
+    let _ = kv.create(TOKEN_KEY, fresh.into()).await;
+    let stored = kv
+        .get(TOKEN_KEY)
+        .await
+        .map_err(|e| format!("cannot read the internal token: {e}"))?
+        .ok_or("the internal token is missing")?;
+    String::from_utf8(stored.to_vec()).map_err(|_| "the internal token is damaged".into())
 }
 
 /// Opens KV bucket `name`, creating it (history 1, keys expiring after `max_age` unless

@@ -2,7 +2,7 @@
 //! lists the partitions it has live), reads who else is live, consumes the partitions
 //! rendezvous hashing gives it, and drops the ones it lost once their owners are live.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
@@ -12,6 +12,7 @@ use futures_util::StreamExt;
 use sextant_store::{Store, StreamPositions};
 
 use super::consume::consume;
+use super::status::Peer;
 use super::{owners_of, ClusterStatus, PartitionState, MEMBERS_BUCKET};
 
 /// What the ownership task needs.
@@ -67,6 +68,16 @@ pub async fn run(owner: Owner) {
         };
         *owner.status.last_error.lock() = None;
         *owner.status.members.lock() = members.clone();
+        // Queries route by what each member reports live; a member whose value cannot be
+        // read this time keeps last time's.
+        let mut peers = read_peers(bucket, &members, every).await;
+        let previous = owner.status.peers();
+        for m in &members {
+            if let (false, Some(p)) = (peers.contains_key(m), previous.get(m)) {
+                peers.insert(m.clone(), p.clone());
+            }
+        }
+        *owner.status.peers.lock() = peers;
         let settings = &owner.status.settings;
         let owned: BTreeSet<u32> = (0..settings.partitions)
             .filter(|&p| owners_of(&members, p, settings.owners).contains(&owner.node_id))
@@ -189,6 +200,37 @@ async fn drop_released(
             dropping.lock().remove(&p);
         });
     }
+}
+
+/// The member values of `members`, read at once, each within `limit`.
+async fn read_peers(
+    kv: &jetstream::kv::Store,
+    members: &[String],
+    limit: Duration,
+) -> BTreeMap<String, Peer> {
+    let values = futures_util::future::join_all(
+        members
+            .iter()
+            .map(|m| tokio::time::timeout(limit, kv.get(m.as_str()))),
+    )
+    .await;
+    members
+        .iter()
+        .zip(values)
+        .filter_map(|(m, value)| match value {
+            Ok(Ok(Some(bytes))) => {
+                let value: MemberValue = serde_json::from_slice(&bytes).ok()?;
+                Some((
+                    m.clone(),
+                    Peer {
+                        url: value.url,
+                        live: value.live.into_iter().collect(),
+                    },
+                ))
+            }
+            _ => None,
+        })
+        .collect()
 }
 
 async fn members_bucket(

@@ -29,6 +29,16 @@ pub struct PartitionState {
     pub resumed_from: Option<u64>,
 }
 
+/// A member as its heartbeat shows it: where it answers and the partitions it has live.
+#[derive(Debug, Clone, Default, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Peer {
+    /// Its HTTP base URL.
+    pub url: String,
+    /// Partitions it has live.
+    pub live: BTreeSet<u32>,
+}
+
 /// The cluster as this node sees it.
 #[derive(Debug)]
 pub struct ClusterStatus {
@@ -38,6 +48,8 @@ pub struct ClusterStatus {
     pub settings: Settings,
     /// Live members (node ids), sorted; empty until the first heartbeat.
     pub members: parking_lot::Mutex<Vec<String>>,
+    /// Live members with their URLs and live partitions, as of the last heartbeat.
+    pub peers: parking_lot::Mutex<BTreeMap<String, Peer>>,
     /// The partitions this node owns.
     pub partitions: parking_lot::Mutex<BTreeMap<u32, PartitionState>>,
     /// Partitions this node no longer owns but still holds series of, until their new
@@ -65,6 +77,7 @@ impl ClusterStatus {
             node_id,
             settings,
             members: Default::default(),
+            peers: Default::default(),
             partitions: Default::default(),
             released: Default::default(),
             dropped: AtomicU64::new(0),
@@ -76,6 +89,11 @@ impl ClusterStatus {
     /// True when every owned partition is live.
     pub fn caught_up(&self) -> bool {
         self.partitions.lock().values().all(|p| p.state == "live")
+    }
+
+    /// Live members with their URLs and live partitions.
+    pub fn peers(&self) -> BTreeMap<String, Peer> {
+        self.peers.lock().clone()
     }
 
     /// The owned partitions that are live, for this node's member value.

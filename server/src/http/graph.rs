@@ -39,12 +39,15 @@ pub async fn graph_show(
         browser,
         output: GraphOutput::Format,
     };
-    let rendered = state.grapher.graph(request).await?;
-    Ok((
-        [(header::CONTENT_TYPE, rendered.content_type)],
-        rendered.body,
-    )
-        .into_response())
+    let answer = state.grapher.graph(request).await?;
+    Ok(super::partial_marked(
+        (
+            [(header::CONTENT_TYPE, answer.rendered.content_type)],
+            answer.rendered.body,
+        )
+            .into_response(),
+        answer.partial,
+    ))
 }
 
 /// Parses `q` and shows the resulting stack, bottom first, each item in canonical form.

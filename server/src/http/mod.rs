@@ -4,6 +4,7 @@
 mod alerts;
 mod dashboards;
 mod graph;
+mod internal;
 mod interop;
 mod layers;
 mod prometheus;
@@ -67,11 +68,38 @@ pub fn default_query_concurrency() -> usize {
 
 pub use publish::{default_max_concurrent_publishes, PUBLISH_SLOT_WAIT};
 
+/// The header that marks an answer missing some of a cluster's partitions.
+pub const PARTIAL_HEADER: &str = "sextant-partial";
+
+/// `response` with [`PARTIAL_HEADER`] (`missing=3; partitions=64`) when it lacks
+/// partitions, whatever its format.
+pub fn partial_marked(
+    mut response: axum::response::Response,
+    partial: Option<sextant_query::Partial>,
+) -> axum::response::Response {
+    if let Some(p) = partial {
+        let value = format!(
+            "missing={}; partitions={}",
+            p.missing_partitions, p.partitions
+        );
+        if let Ok(v) = axum::http::HeaderValue::from_str(&value) {
+            response
+                .headers_mut()
+                .insert(axum::http::HeaderName::from_static(PARTIAL_HEADER), v);
+        }
+    }
+    response
+}
+
 /// Everything a handler needs; cheap to clone.
 #[derive(Clone)]
 pub struct AppState {
     /// The store.
     pub store: Arc<Store>,
+    /// What queries read: the store, or in a cluster every partition's owners.
+    pub database: Arc<dyn sextant_query::Database + Send + Sync>,
+    /// The cluster's partitions as one database, when this node is in a cluster.
+    pub cluster_database: Option<Arc<crate::cluster::ClusterDatabase>>,
     /// Where "now" comes from.
     pub clock: Arc<dyn Clock>,
     /// Request limits.
@@ -150,6 +178,8 @@ impl AppState {
             clock,
             limits,
             selfmon,
+            database: store.clone(),
+            cluster_database: None,
             store,
             ingest,
             grapher,
@@ -168,13 +198,51 @@ impl AppState {
     /// The same state with every graph query within `limits`.
     pub fn with_query_limits(mut self, limits: QueryLimits) -> Self {
         self.grapher = Arc::new(Grapher::new(
-            self.store.clone(),
+            self.database.clone(),
             self.store.config().block_len,
             limits,
             self.clock.clone(),
             self.selfmon.clone(),
         ));
         self
+    }
+
+    /// The same state with queries answered across the cluster's partitions by `db`.
+    pub fn with_cluster_database(mut self, db: Arc<crate::cluster::ClusterDatabase>) -> Self {
+        self.database = db.clone();
+        self.cluster_database = Some(db);
+        let limits = self.grapher.limits().clone();
+        self.with_query_limits(limits)
+    }
+
+    /// Tag keys (`key` = `None`) or values of `key` among the series `query` selects,
+    /// after `after`, at most `limit`, with the partitions missing in a cluster.
+    pub async fn tag_names(
+        &self,
+        query: sextant_query::Query,
+        key: Option<String>,
+        after: Option<String>,
+        limit: usize,
+    ) -> Result<(Vec<sextant_store::TagCount>, Option<sextant_query::Partial>), ApiError> {
+        let Some(db) = self.cluster_database.clone() else {
+            let names = match &key {
+                None => self.store.tag_keys(&query, after.as_deref(), limit),
+                Some(k) => self.store.tag_values(k, &query, after.as_deref(), limit),
+            };
+            return Ok((names, None));
+        };
+        // The fan-out waits on other nodes: not on the runtime's threads.
+        let (names, partial) = tokio::task::spawn_blocking(move || {
+            db.tag_names(&query, key.as_deref(), after.as_deref(), limit)
+        })
+        .await
+        .map_err(|e| ApiError::Internal(e.to_string()))?
+        .map_err(ApiError::Internal)?;
+        let names = names
+            .into_iter()
+            .map(|(name, count)| sextant_store::TagCount { name, count })
+            .collect();
+        Ok((names, partial))
     }
 
     /// The same state with publishes appended to `wal` before they are stored.
@@ -228,6 +296,7 @@ pub fn app(state: AppState) -> Router {
         .merge(alerts::alerts_routes())
         .merge(dashboards::dashboard_routes())
         .merge(web::web_routes())
+        .merge(internal::internal_routes())
         .fallback(not_found)
         // Bounds the wait between body pieces, so a client that stops sending mid-body
         // does not hold a connection and a buffer forever.

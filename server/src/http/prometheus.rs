@@ -138,10 +138,10 @@ where
             error_type: "unavailable",
             message: busy.to_string(),
         })?;
-    let store = state.store.clone();
+    let db = state.database.clone();
     let budget = state.grapher.limits().budget;
     let lim = limits(state);
-    tokio::task::spawn_blocking(move || f(&Budgeted::new(store.as_ref(), budget), lim))
+    tokio::task::spawn_blocking(move || f(&Budgeted::new(db.as_ref(), budget), lim))
         .await
         .map_err(|e| PromError {
             error_type: "internal",

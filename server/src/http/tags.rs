@@ -88,8 +88,10 @@ pub async fn tags_list(
 ) -> Result<Response, ApiError> {
     let l = listing(&p)?;
     let query = parse_tag_query(p.q.as_deref())?;
-    let keys = state.store.tag_keys(&query, p.offset.as_deref(), l.limit);
     checked(&query)?;
+    let (keys, partial) = state
+        .tag_names(query, None, p.offset.clone(), l.limit)
+        .await?;
     let next = (keys.len() == l.limit)
         .then(|| keys.last().map(|k| k.name.clone()))
         .flatten();
@@ -104,7 +106,7 @@ pub async fn tags_list(
     } else {
         axum::Json(keys.into_iter().map(|k| k.name).collect::<Vec<_>>()).into_response()
     };
-    Ok(with_next(response, next))
+    Ok(super::partial_marked(with_next(response, next), partial))
 }
 
 /// Sorted values of `key` among the series `q` selects; with `verbose=1`,
@@ -121,8 +123,11 @@ pub async fn tags_values(
         Some((k, v)) if l.verbose && k == key => v,
         _ => o,
     });
-    let values: Vec<TagCount> = state.store.tag_values(&key, &query, after, l.limit);
     checked(&query)?;
+    let after = after.map(str::to_string);
+    let (values, partial): (Vec<TagCount>, _) = state
+        .tag_names(query, Some(key.clone()), after, l.limit)
+        .await?;
     let next = (values.len() == l.limit)
         .then(|| values.last())
         .flatten()
@@ -152,5 +157,5 @@ pub async fn tags_values(
             axum::Json(values.into_iter().map(|v| v.name).collect::<Vec<_>>()).into_response()
         }
     };
-    Ok(with_next(response, next))
+    Ok(super::partial_marked(with_next(response, next), partial))
 }

@@ -63,10 +63,13 @@ pub async fn chart_show(
         browser: false,
         output: GraphOutput::ChartModel,
     };
-    let rendered = state.grapher.graph(request).await?;
-    Ok((
-        [(header::CONTENT_TYPE, rendered.content_type)],
-        rendered.body,
-    )
-        .into_response())
+    let answer = state.grapher.graph(request).await?;
+    Ok(super::partial_marked(
+        (
+            [(header::CONTENT_TYPE, answer.rendered.content_type)],
+            answer.rendered.body,
+        )
+            .into_response(),
+        answer.partial,
+    ))
 }
