@@ -3,6 +3,8 @@
 //!
 //! The tests themselves live in `tests/tests/`.
 
+pub mod nats;
+
 use std::io::{BufRead, BufReader, Read, Write};
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
