@@ -1,4 +1,4 @@
-// Sextant web UI: one page, five views (graph, tags, dashboards, dashboard, alerts). Every view
+// Sextant web UI: one page, six views (graph, tags, dashboards, dashboard, alerts, status). Every view
 // is driven by the query string, so any URL restores what was on screen. Loaded last: chart.js
 // (fmt, el, SextantChart), editor.js, dashboards.js and alerts.js define what this calls.
 "use strict";
@@ -390,9 +390,9 @@ function main() {
   initToken();
   const params = new URLSearchParams(location.search);
   const view = params.get("view") || "graph";
-  const section = { graph: "graph-view", tags: "tags-view", dashboards: "dashboards-view", dashboard: "dashboard-view", alerts: "alerts-view" }[view] || "graph-view";
+  const section = { graph: "graph-view", tags: "tags-view", dashboards: "dashboards-view", dashboard: "dashboard-view", alerts: "alerts-view", status: "status-view" }[view] || "graph-view";
   $(section).hidden = false;
-  const nav = { graph: "nav-graph", tags: "nav-tags", dashboards: "nav-dashboards", dashboard: "nav-dashboards", alerts: "nav-alerts" }[view];
+  const nav = { graph: "nav-graph", tags: "nav-tags", dashboards: "nav-dashboards", dashboard: "nav-dashboards", alerts: "nav-alerts", status: "nav-status" }[view];
   if (nav) $(nav).classList.add("active");
   // The tag explorer keeps the graph's expression so a click can extend it.
   const q = params.get("q");
@@ -404,6 +404,7 @@ function main() {
   else if (view === "dashboards") initDashboards();
   else if (view === "dashboard") redraw = initDashboard(params);
   else if (view === "alerts") initAlerts();
+  else if (view === "status") initStatus();
   else {
     initGraph(params);
     redraw = () => runGraph(false);

@@ -31,6 +31,7 @@ const ASSETS: &[(&str, &str, &str)] = &[
     ("editor.js", JS, include_str!("../assets/editor.js")),
     ("dashboards.js", JS, include_str!("../assets/dashboards.js")),
     ("alerts.js", JS, include_str!("../assets/alerts.js")),
+    ("status.js", JS, include_str!("../assets/status.js")),
     ("style.css", CSS, include_str!("../assets/style.css")),
     (
         "uPlot.iife.min.js",

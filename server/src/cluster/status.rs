@@ -110,6 +110,26 @@ impl ClusterStatus {
     pub fn to_json(&self) -> serde_json::Value {
         let partitions = self.partitions.lock().clone();
         let catching_up = partitions.values().filter(|p| p.state != "live").count();
+        // Every partition: the members rendezvous hashing names, and those that have it
+        // live (what queries use), as this node last heard from them.
+        let members = self.members.lock().clone();
+        let peers = self.peers();
+        let mut without = 0;
+        let owners: BTreeMap<String, serde_json::Value> = (0..self.settings.partitions)
+            .map(|p| {
+                let named = super::owners_of(&members, p, self.settings.owners);
+                let live: Vec<&String> = peers
+                    .iter()
+                    .filter(|(_, peer)| peer.live.contains(&p))
+                    .map(|(id, _)| id)
+                    .collect();
+                without += usize::from(live.is_empty());
+                (
+                    p.to_string(),
+                    serde_json::json!({"owners": named, "live": live}),
+                )
+            })
+            .collect();
         serde_json::json!({
             "nodeId": self.node_id,
             "settings": self.settings,
@@ -119,6 +139,9 @@ impl ClusterStatus {
             "lag": partitions.values().map(|p| p.lag).sum::<u64>(),
             "resumed": partitions.values().filter(|p| p.resumed_from.is_some()).count(),
             "partitions": partitions.iter().map(|(p, s)| (p.to_string(), s)).collect::<BTreeMap<_, _>>(),
+            "peers": peers,
+            "owners": owners,
+            "withoutLiveOwner": without,
             "released": *self.released.lock(),
             "dropped": {
                 "partitions": self.dropped.load(Ordering::Relaxed),
