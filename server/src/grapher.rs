@@ -209,6 +209,8 @@ impl GraphRequest {
 /// Answers graph requests over one data source.
 pub struct Grapher {
     db: Arc<dyn Database + Send + Sync>,
+    /// This node's own store, for `local=1` (in a cluster, `db` fans out).
+    local: Option<Arc<dyn Database + Send + Sync>>,
     settings: GraphSettings,
     limits: QueryLimits,
     clock: Arc<dyn Clock>,
@@ -228,11 +230,19 @@ impl Grapher {
         let settings = settings(db.step(), block_len);
         Grapher {
             db,
+            local: None,
             settings,
             limits,
             clock,
             selfmon,
         }
+    }
+
+    /// The same grapher answering `local=1` requests from `local` alone (a cluster
+    /// node's store, to see which series it holds).
+    pub fn with_local(mut self, local: Arc<dyn Database + Send + Sync>) -> Grapher {
+        self.local = Some(local);
+        self
     }
 
     /// The limits every query runs within.
@@ -311,7 +321,11 @@ impl Grapher {
             max_lines: self.limits.max_lines,
             max_datapoints: self.limits.max_datapoints,
         });
-        let db = Budgeted::new(self.db.as_ref(), self.limits.budget);
+        let source = match &self.local {
+            Some(local) if pairs.iter().any(|(k, v)| k == "local" && v == "1") => local,
+            _ => &self.db,
+        };
+        let db = Budgeted::new(source.as_ref(), self.limits.budget);
         let lines = sextant_query::evaluate(&exprs, &ctx, &db)?;
         let partial = db.coverage.partial();
         if let Some(p) = partial {

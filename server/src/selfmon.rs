@@ -22,8 +22,10 @@ use sextant_meters::{Gauge, Id, MonotonicCounter, PercentileTimer, Registry, Reg
 
 use crate::clock::Clock;
 use crate::ingest::IngestService;
-use sextant_store::IngestCounters;
+use std::borrow::Cow;
+
 use sextant_store::Store;
+use sextant_store::{Datapoint, Decoded, IngestCounters};
 
 /// Tag every self-metric carries, so one clause finds them all.
 const APP: (&str, &str) = ("nf.app", "sextant");
@@ -32,7 +34,13 @@ const APP: (&str, &str) = ("nf.app", "sextant");
 #[derive(Clone)]
 pub struct SelfMetrics {
     registry: Registry,
+    /// In a cluster: this node's id, tagged `nf.node` on every meter, which then goes
+    /// through the write path (the stream) like any publish, so every node answers it.
+    node: Option<String>,
 }
+
+/// One measurement: tags sorted by key, timestamp, value.
+type Measured = (Vec<(String, String)>, i64, f64);
 
 /// Where one of the store's sample counters lives.
 type StoreCounter = fn(&Store) -> &AtomicU64;
@@ -58,7 +66,15 @@ impl SelfMetrics {
     pub fn new(step: Duration) -> Result<SelfMetrics, sextant_meters::Error> {
         Ok(SelfMetrics {
             registry: Registry::new(RegistryConfig::new(step)?),
+            node: None,
         })
+    }
+
+    /// The same meters for node `node` of a cluster: tagged with it and published through
+    /// the write path instead of written into the local store.
+    pub fn for_cluster_node(mut self, node: &str) -> SelfMetrics {
+        self.node = Some(node.to_string());
+        self
     }
 
     /// The latency timer of graph requests in `format`.
@@ -117,7 +133,9 @@ impl SelfMetrics {
 
     /// Copies the counters into the meters, and the meters of the step just ended into
     /// the store. Returns how many datapoints were written.
-    fn collect(&self, totals: &Totals, store: &Store, http: &IngestCounters) -> usize {
+    /// Sets the totals and takes one step's measurements: (tags sorted by key, timestamp,
+    /// value).
+    fn measure(&self, totals: &Totals, store: &Store, http: &IngestCounters) -> Vec<Measured> {
         let load = |a: &AtomicU64| a.load(Ordering::Relaxed);
         totals.publishes.set(load(&http.batches));
         totals.accepted.set(load(&http.datapoints_accepted));
@@ -132,18 +150,64 @@ impl SelfMetrics {
         if let Some(rss) = resident_bytes() {
             totals.resident.set(rss as f64);
         }
-        let mut written = 0;
         let index = self.registry.advance();
-        for m in self.registry.measure(index) {
-            let mut tags: Vec<(&str, &str)> = m.id.tags().collect();
-            tags.push(("name", m.id.name()));
-            tags.sort_unstable();
-            if store.write(&tags, m.timestamp, m.value).is_ok() {
-                written += 1;
+        let measured = self
+            .registry
+            .measure(index)
+            .into_iter()
+            .map(|m| {
+                let mut tags: Vec<(String, String)> =
+                    m.id.tags()
+                        .map(|(k, v)| (k.to_string(), v.to_string()))
+                        .collect();
+                tags.push(("name".into(), m.id.name().to_string()));
+                if let Some(node) = &self.node {
+                    tags.push(("nf.node".into(), node.clone()));
+                }
+                tags.sort_unstable();
+                (tags, m.timestamp, m.value)
+            })
+            .collect();
+        self.registry.remove_expired(index);
+        measured
+    }
+
+    /// One step's measurements written into `store`; how many were stored.
+    fn collect(&self, totals: &Totals, store: &Store, http: &IngestCounters) -> usize {
+        self.measure(totals, store, http)
+            .iter()
+            .filter(|(tags, ts, v)| store.write(tags, *ts, *v).is_ok())
+            .count()
+    }
+
+    /// One step's measurements published through `ingest` (a cluster node's stream).
+    async fn publish(&self, totals: &Totals, store: &Store, ingest: &IngestService) -> usize {
+        let measured =
+            tokio::task::block_in_place(|| self.measure(totals, store, ingest.counters()));
+        let points = measured
+            .into_iter()
+            .map(|(tags, timestamp, value)| Datapoint {
+                tags: tags
+                    .into_iter()
+                    .map(|(k, v)| (Cow::Owned(k), Cow::Owned(v)))
+                    .collect(),
+                timestamp,
+                value,
+            })
+            .collect();
+        match ingest
+            .apply(Decoded {
+                points,
+                errors: Vec::new(),
+            })
+            .await
+        {
+            Ok(outcome) => outcome.accepted,
+            Err(e) => {
+                tracing::warn!(error = %e, "self metrics not published");
+                0
             }
         }
-        self.registry.remove_expired(index);
-        written
     }
 
     /// Every step, just after the boundary, writes the meters into `store`. Runs until the
@@ -157,8 +221,11 @@ impl SelfMetrics {
             let next = now - now.rem_euclid(step) + step + step.min(200) / 2;
             tokio::time::sleep(Duration::from_millis((next - now).max(1) as u64)).await;
             // Walking the store for its stats can take a while on a big store.
-            let written =
-                tokio::task::block_in_place(|| self.collect(&totals, &store, ingest.counters()));
+            let written = if self.node.is_some() {
+                self.publish(&totals, &store, &ingest).await
+            } else {
+                tokio::task::block_in_place(|| self.collect(&totals, &store, ingest.counters()))
+            };
             tracing::trace!(written, "self metrics written");
         }
     }

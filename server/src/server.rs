@@ -171,6 +171,10 @@ impl Server {
             state.dashboards = Arc::new(crate::dashboard::DashboardStore::in_dir(dir));
         }
         if let Some(c) = &cluster {
+            state.selfmon = state
+                .selfmon
+                .take()
+                .map(|m| m.for_cluster_node(&c.status().node_id));
             state = state.with_log(c.log());
             state.cluster = Some(c.status());
             let db = c.database(state.store.clone(), state.clock.clone());

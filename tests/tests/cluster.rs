@@ -146,7 +146,7 @@ fn partition(tags: &[(&str, &str)]) -> u32 {
 /// Per series (`nr` tag) of `name` on `n`: the sum of everything stored.
 fn sums(n: &TestServer, name: &str, since: i64) -> BTreeMap<String, f64> {
     let a = get(&n.at(&format!(
-        "/api/v1/graph?q=name,{name},:eq,:all&s={}&e={}&step=1s&format=std.json",
+        "/api/v1/graph?q=name,{name},:eq,:all&s={}&e={}&step=1s&format=std.json&local=1",
         since - 2000,
         now_ms() + 2000
     )));

@@ -2,7 +2,8 @@
 //! same seeded data is published to a single node and to a 3-node cluster (one
 //! nats-server, 16 partitions, 2 owners each), and a broad set of expressions, every
 //! graph format and the tags API are asked of the single node and of every cluster
-//! node. The answers must be the same bytes, with no partial marker.
+//! node. The answers must be the same bytes, with no partial marker. Every node's own
+//! meters are seen from every node.
 //!
 //! The data is integer-valued on purpose: a cluster adds partial sums in another order
 //! than one node adds series, and only sums of integers are exact in any order. With

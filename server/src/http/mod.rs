@@ -197,13 +197,17 @@ impl AppState {
 impl AppState {
     /// The same state with every graph query within `limits`.
     pub fn with_query_limits(mut self, limits: QueryLimits) -> Self {
-        self.grapher = Arc::new(Grapher::new(
+        let grapher = Grapher::new(
             self.database.clone(),
             self.store.config().block_len,
             limits,
             self.clock.clone(),
             self.selfmon.clone(),
-        ));
+        );
+        self.grapher = Arc::new(match &self.cluster_database {
+            Some(_) => grapher.with_local(self.store.clone()),
+            None => grapher,
+        });
         self
     }
 
