@@ -158,7 +158,11 @@ impl Server {
             let scheme = if tls.is_some() { "https" } else { "http" };
             alerting.external_url = format!("{scheme}://{}", listener.local_addr()?);
         }
-        let alerting = Alerting::new(store.clone(), clock.clone(), alerting)
+        // Rules are evaluated over the local store; a cluster's fan-out answers across
+        // partitions in its place.
+        let database: Arc<dyn sextant_query::Database + Send + Sync> = store.clone();
+        let shared = cluster.as_ref().map(|c| c.alerts());
+        let alerting = Alerting::new(store.clone(), database, clock.clone(), alerting, shared)
             .map_err(|e| std::io::Error::other(format!("alert rules: {e}")))?;
         let mut state = AppState::new(store, clock, config.limits);
         state.alerting = Arc::new(alerting);
