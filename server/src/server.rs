@@ -158,9 +158,15 @@ impl Server {
             let scheme = if tls.is_some() { "https" } else { "http" };
             alerting.external_url = format!("{scheme}://{}", listener.local_addr()?);
         }
-        // Rules are evaluated over the local store; a cluster's fan-out answers across
-        // partitions in its place.
-        let database: Arc<dyn sextant_query::Database + Send + Sync> = store.clone();
+        // Rules are evaluated over what queries read: the store, or in a cluster the
+        // fan-out across every partition's owners.
+        let cluster_database = cluster
+            .as_ref()
+            .map(|c| c.database(store.clone(), clock.clone()));
+        let database: Arc<dyn sextant_query::Database + Send + Sync> = match &cluster_database {
+            Some(db) => db.clone(),
+            None => store.clone(),
+        };
         let shared = cluster.as_ref().map(|c| c.alerts());
         let alerting = Alerting::new(store.clone(), database, clock.clone(), alerting, shared)
             .map_err(|e| std::io::Error::other(format!("alert rules: {e}")))?;
@@ -181,8 +187,9 @@ impl Server {
                 .map(|m| m.for_cluster_node(&c.status().node_id));
             state = state.with_log(c.log());
             state.cluster = Some(c.status());
-            let db = c.database(state.store.clone(), state.clock.clone());
-            state = state.with_cluster_database(db);
+            if let Some(db) = cluster_database {
+                state = state.with_cluster_database(db);
+            }
         }
         state.checkpoints_enabled = state.wal.is_some() || checkpoint_dir.is_some();
         Ok(Server {

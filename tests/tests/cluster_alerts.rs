@@ -6,9 +6,8 @@
 //! notified exactly once. Rules given to one node and silences created on any node reach
 //! every node.
 //!
-//! Every node owns every partition (`--cluster-owners 3`), so whichever node evaluates
-//! the rule holds its data in its own store: the test does not depend on the query
-//! fan-out across partitions.
+//! Each partition has 2 owners of the 3 nodes and the rule's series span partitions, so
+//! the evaluating node reads them through the query fan-out (docs/cluster.md, "Queries").
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
@@ -234,10 +233,15 @@ impl Publisher {
                 .into();
             while !s.load(Ordering::Relaxed) {
                 let x = f64::from_bits(v.load(Ordering::Relaxed));
-                let body = json!({"metrics": [{
-                    "tags": {"name": "alertmove", "atlas.dstype": "gauge"},
-                    "timestamp": now_ms(), "value": x,
-                }]});
+                // Several series, in different partitions: `:max` needs all of them.
+                let ts = now_ms();
+                let metrics: Vec<_> = (0..6)
+                    .map(|i| json!({
+                        "tags": {"name": "alertmove", "atlas.dstype": "gauge", "shard": format!("s{i}")},
+                        "timestamp": ts, "value": if i == 3 { x } else { 0.0 },
+                    }))
+                    .collect();
+                let body = json!({ "metrics": metrics });
                 let url = format!("{}/api/v1/publish", t.lock().expect("lock"));
                 // A request to a node killed meanwhile fails; the next goes elsewhere.
                 let _ = agent
@@ -292,11 +296,11 @@ fn node(urls: &str, id: &str, extra: &[&str]) -> TestServer {
         "--step",
         "1s",
         "--cluster-partitions",
-        "4",
+        "8",
         "--cluster-replicas",
         "3",
         "--cluster-owners",
-        "3",
+        "2",
         "--cluster-member-ttl",
         "4s",
         "--cluster-publish-timeout",
