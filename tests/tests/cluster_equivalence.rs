@@ -224,6 +224,33 @@ fn a_cluster_answers_as_one_node() {
             compared += 1;
         }
     }
+    // The Prometheus API: a range query fans out like a graph, label listings merge.
+    let (s, e) = (window.0 / 1000, window.1 / 1000 - 60);
+    let prom_paths = [
+        (
+            format!("/prometheus/api/v1/query_range?query=sum%20by%20(app)%20(cpu)&start={s}&end={e}&step=60"),
+            r#""app":"api""#,
+        ),
+        (
+            format!("/prometheus/api/v1/query?query=max(cpu)&time={}", e - 120),
+            r#""value":["#,
+        ),
+        (
+            "/prometheus/api/v1/label/node/values?match[]=cpu".to_string(),
+            "i-023",
+        ),
+    ];
+    for (path, holds) in &prom_paths {
+        let want = get(&single.at(path));
+        assert_eq!(want.status, 200, "{path}: {}", want.body);
+        assert!(want.body.contains(holds), "{path}: {}", want.body);
+        for n in &cluster {
+            let got = get(&n.at(path));
+            assert_eq!(got.body, want.body, "{path} on {} differs", n.url);
+            assert_eq!(got.header("sextant-partial"), None, "{path} on {}", n.url);
+            compared += 1;
+        }
+    }
     assert!(
         compared > 3 * EXPRESSIONS.len(),
         "{compared} answers compared"

@@ -124,7 +124,7 @@ fn limits(state: &AppState) -> promql::Limits {
 }
 
 /// Runs `f` on the blocking pool within a query slot and the query time budget.
-async fn run<F>(state: &AppState, f: F) -> Result<Value, PromError>
+async fn run<F>(state: &AppState, f: F) -> Result<Evaluated, PromError>
 where
     F: FnOnce(&dyn sextant_query::Database, promql::Limits) -> Result<Value, PromError>
         + Send
@@ -141,13 +141,36 @@ where
     let db = state.database.clone();
     let budget = state.grapher.limits().budget;
     let lim = limits(state);
-    tokio::task::spawn_blocking(move || f(&Budgeted::new(db.as_ref(), budget), lim))
-        .await
-        .map_err(|e| PromError {
-            error_type: "internal",
-            message: e.to_string(),
-        })?
+    tokio::task::spawn_blocking(move || {
+        let budgeted = Budgeted::new(db.as_ref(), budget);
+        f(&budgeted, lim).map(|data| (data, budgeted.coverage.partial()))
+    })
+    .await
+    .map_err(|e| PromError {
+        error_type: "internal",
+        message: e.to_string(),
+    })?
 }
+
+/// [`answer`] for an evaluation: a partial one (a cluster missing partitions) carries
+/// Prometheus's `warnings` and the partial header.
+fn answer_evaluated(result: Result<Evaluated, PromError>) -> Response {
+    match result {
+        Ok((data, Some(partial))) => {
+            let mut body = success(data);
+            body["warnings"] = json!([partial.to_string()]);
+            super::partial_marked(
+                (StatusCode::OK, axum::Json(body)).into_response(),
+                Some(partial),
+            )
+        }
+        Ok((data, None)) => answer(Ok(data)),
+        Err(e) => answer(Err(e)),
+    }
+}
+
+/// An evaluation's data, and what it lacks in a cluster.
+type Evaluated = (Value, Option<sextant_query::Partial>);
 
 async fn query_instant(
     State(state): State<AppState>,
@@ -167,7 +190,7 @@ async fn query_instant(
         .await
     }
     .await;
-    answer(result)
+    answer_evaluated(result)
 }
 
 async fn query_range(
@@ -189,7 +212,7 @@ async fn query_range(
         .await
     }
     .await;
-    answer(result)
+    answer_evaluated(result)
 }
 
 /// Start and end of the metadata endpoints: the store's retention unless given.
@@ -216,7 +239,7 @@ async fn series(
         .await
     }
     .await;
-    answer(result)
+    answer_evaluated(result)
 }
 
 /// Most label names or values one answer holds.
@@ -231,6 +254,14 @@ fn match_queries(p: &Params) -> Result<Vec<Query>, PromError> {
     matchers.iter().map(|m| promql::match_query(m)).collect()
 }
 
+/// A tag listing's failure as the Prometheus API reports errors.
+fn listed<T>(r: Result<T, super::ApiError>) -> Result<T, PromError> {
+    r.map_err(|e| PromError {
+        error_type: "internal",
+        message: e.to_string(),
+    })
+}
+
 /// `/labels`: read from the tag index (every series the store holds, so within the
 /// retention; `start`/`end` are accepted and not needed), not by scanning series.
 async fn labels(
@@ -240,20 +271,24 @@ async fn labels(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let result = (|| {
+    let result = async {
         let p = Params::from(&method, &uri, &headers, &body)?;
         let queries = match_queries(&p)?;
         let mut names = std::collections::BTreeSet::new();
-        for q in &queries {
-            for key in state.store.tag_keys(q, None, MAX_NAMES) {
+        let mut partial = None;
+        for q in queries {
+            let (keys, p) = listed(state.tag_names(q, None, None, MAX_NAMES).await)?;
+            partial = partial.or(p);
+            for key in keys {
                 if !key.name.starts_with("atlas.") {
                     names.insert(key_from_atlas(&key.name).into_owned());
                 }
             }
         }
-        Ok(json!(names))
-    })();
-    answer(result)
+        Ok((json!(names), partial))
+    }
+    .await;
+    answer_evaluated(result)
 }
 
 /// `/label/{name}/values`, from the tag index like `/labels`.
@@ -263,19 +298,24 @@ async fn label_values(
     uri: Uri,
     headers: HeaderMap,
 ) -> Response {
-    let result = (|| {
+    let result = async {
         let p = Params::from(&Method::GET, &uri, &headers, &[])?;
         let queries = match_queries(&p)?;
-        let key = key_to_atlas(&name);
+        let key = key_to_atlas(&name).into_owned();
         let mut values = std::collections::BTreeSet::new();
-        for q in &queries {
-            for v in state.store.tag_values(&key, q, None, MAX_NAMES) {
+        let mut partial = None;
+        for q in queries {
+            let listing = state.tag_names(q, Some(key.clone()), None, MAX_NAMES).await;
+            let (found, p) = listed(listing)?;
+            partial = partial.or(p);
+            for v in found {
                 values.insert(value_from_atlas(&v.name).into_owned());
             }
         }
-        Ok(json!(values))
-    })();
-    answer(result)
+        Ok((json!(values), partial))
+    }
+    .await;
+    answer_evaluated(result)
 }
 
 /// `/metadata`: Sextant keeps no help texts or units; the answer is empty, which Grafana
