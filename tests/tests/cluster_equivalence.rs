@@ -257,3 +257,96 @@ fn a_cluster_answers_as_one_node() {
     );
     drop(nats);
 }
+
+/// When a partition has no live owner the answer still comes back, marked partial on
+/// every format; `strict=1` refuses it.
+#[test]
+fn answers_missing_partitions_are_marked_partial() {
+    let nats = nats_cluster(1);
+    let urls = urls(&nats);
+    let node = |id: &str| {
+        TestServer::start(&[
+            "--cluster",
+            &urls,
+            "--node-id",
+            id,
+            "--cluster-partitions",
+            "16",
+            "--cluster-replicas",
+            "1",
+            // One owner, and a member TTL longer than the test: the killed node's
+            // partitions stay without a live owner.
+            "--cluster-owners",
+            "1",
+            "--cluster-member-ttl",
+            "60s",
+            "--max-age",
+            "10m",
+        ])
+    };
+    let a = node("a");
+    let b = node("b");
+    let owned = |n: &TestServer| {
+        let c = get(&n.at("/api/v1/stats")).json()["cluster"].clone();
+        let settled = c["members"].as_array().is_some_and(|m| m.len() == 2)
+            && c["catchingUp"] == 0
+            && c["withoutLiveOwner"] == 0;
+        settled.then(|| c["owned"].as_u64().unwrap_or(0))
+    };
+    wait_for("a to see both members", || owned(&a));
+    let lost = wait_for("b to own its partitions", || owned(&b));
+    assert!(lost > 0, "b owns no partition of 16");
+    // Two steps back, so the point's interval is inside a window ending now.
+    let ts = now_ms() - 120_000;
+    let body = format!(
+        r#"{{"metrics":[{}]}}"#,
+        (0..40)
+            .map(|i| format!(
+                r#"{{"tags":{{"name":"cpu","atlas.dstype":"gauge","node":"i-{i}"}},"timestamp":{ts},"value":1}}"#
+            ))
+            .collect::<Vec<_>>()
+            .join(",")
+    );
+    let published = post_json(&a.at("/api/v1/publish"), &body);
+    assert_eq!(published.status, 200, "{}", published.body);
+    let graph = |extra: &str| {
+        get(&a.at(&format!(
+            "/api/v1/graph?q=name,cpu,:eq,:count&s=e-5m&e=now{extra}"
+        )))
+    };
+    wait_for("every series visible", || {
+        (graph("&format=json").body.contains("[40.0]")).then_some(())
+    });
+    b.kill();
+    let expected = format!("missing={lost}; partitions=16");
+    let json = wait_for("the answer marked partial", || {
+        let a = graph("&format=json");
+        (a.header("sextant-partial") == Some(expected.as_str())).then_some(a)
+    });
+    assert_eq!(json.status, 200, "{}", json.body);
+    assert!(
+        json.body.contains(&format!(
+            r#""partial":{{"missingPartitions":{lost},"partitions":16}}"#
+        )),
+        "{}",
+        json.body
+    );
+    assert!(!json.body.contains("[40.0]"), "{}", json.body);
+    let svg = graph("&format=svg");
+    assert_eq!(svg.header("sextant-partial"), Some(expected.as_str()));
+    assert!(
+        svg.body.contains(&format!(
+            "Partial answer: {lost} of 16 partitions had no live owner"
+        )),
+        "the legend warns"
+    );
+    let chart = get(&a.at("/api/v1/chart?q=name,cpu,:eq,:count&s=e-5m"));
+    assert!(chart.body.contains(r#""partial":{"#), "{}", chart.body);
+    let strict = graph("&format=json&strict=1");
+    assert_eq!(strict.status, 503, "{}", strict.body);
+    assert!(strict.body.contains("strict=1"), "{}", strict.body);
+    let tags = get(&a.at("/api/v1/tags/node"));
+    assert_eq!(tags.status, 200);
+    assert_eq!(tags.header("sextant-partial"), Some(expected.as_str()));
+    drop(nats);
+}
