@@ -185,12 +185,26 @@ fn validate(doc: &Value) -> Result<(), DashboardError> {
     Ok(())
 }
 
+/// Where a cluster keeps dashboards, so every node serves the same ones: raw documents by
+/// name (validated by [`DashboardStore`] before they get here).
+pub trait SharedDashboards: Send + Sync {
+    /// Names of all dashboards.
+    fn names(&self) -> std::io::Result<Vec<String>>;
+    /// The document `name`, if saved.
+    fn load(&self, name: &str) -> std::io::Result<Option<Vec<u8>>>;
+    /// Saves the document `name`.
+    fn save(&self, name: &str, doc: Vec<u8>) -> std::io::Result<()>;
+    /// Deletes `name`; false when there was none.
+    fn remove(&self, name: &str) -> std::io::Result<bool>;
+}
+
 /// The saved dashboards. With a directory they live in files; without one (tests, or no
-/// `--data-dir`) only in memory.
-#[derive(Debug)]
+/// `--data-dir`) only in memory; in a cluster, in the cluster's shared store.
 pub struct DashboardStore {
     /// Immutable after construction.
     dir: Option<PathBuf>,
+    /// A cluster's store; when set, neither `dir` nor `memory` is used.
+    shared: Option<Box<dyn SharedDashboards>>,
     /// Guards the in-memory map, and serialises file writes so two PUTs of one name
     /// cannot interleave their rename.
     memory: Mutex<BTreeMap<String, Value>>,
@@ -198,11 +212,21 @@ pub struct DashboardStore {
     seq: AtomicU64,
 }
 
+impl std::fmt::Debug for DashboardStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DashboardStore")
+            .field("dir", &self.dir)
+            .field("shared", &self.shared.is_some())
+            .finish_non_exhaustive()
+    }
+}
+
 impl DashboardStore {
     /// Dashboards kept as files in `dir` (created on first write).
     pub fn in_dir(dir: impl Into<PathBuf>) -> DashboardStore {
         DashboardStore {
             dir: Some(dir.into()),
+            shared: None,
             memory: Mutex::default(),
             seq: AtomicU64::new(0),
         }
@@ -212,8 +236,17 @@ impl DashboardStore {
     pub fn in_memory() -> DashboardStore {
         DashboardStore {
             dir: None,
+            shared: None,
             memory: Mutex::default(),
             seq: AtomicU64::new(0),
+        }
+    }
+
+    /// Dashboards kept in a cluster's shared store: the same on every node.
+    pub fn shared(shared: Box<dyn SharedDashboards>) -> DashboardStore {
+        DashboardStore {
+            shared: Some(shared),
+            ..DashboardStore::in_memory()
         }
     }
 
@@ -223,6 +256,12 @@ impl DashboardStore {
 
     /// Names of all dashboards, sorted.
     pub fn list(&self) -> Result<Vec<String>, DashboardError> {
+        if let Some(shared) = &self.shared {
+            let mut names = shared.names()?;
+            names.retain(|n| validate_name(n).is_ok());
+            names.sort();
+            return Ok(names);
+        }
         let Some(dir) = &self.dir else {
             return Ok(self.memory.lock().keys().cloned().collect());
         };
@@ -249,6 +288,13 @@ impl DashboardStore {
     /// The dashboard `name`.
     pub fn get(&self, name: &str) -> Result<Value, DashboardError> {
         validate_name(name)?;
+        if let Some(shared) = &self.shared {
+            let bytes = shared
+                .load(name)?
+                .ok_or_else(|| DashboardError::NotFound(name.to_string()))?;
+            return serde_json::from_slice(&bytes)
+                .map_err(|e| DashboardError::Invalid(format!("stored document is not JSON: {e}")));
+        }
         let Some(dir) = &self.dir else {
             return self
                 .memory
@@ -277,6 +323,12 @@ impl DashboardStore {
         let doc: Value = serde_json::from_slice(body)
             .map_err(|e| DashboardError::Invalid(format!("not JSON: {e}")))?;
         validate(&doc)?;
+        if let Some(shared) = &self.shared {
+            let bytes =
+                serde_json::to_vec(&doc).map_err(|e| DashboardError::Invalid(e.to_string()))?;
+            shared.save(name, bytes)?;
+            return Ok(doc);
+        }
         let mut memory = self.memory.lock();
         let Some(dir) = &self.dir else {
             memory.insert(name.to_string(), doc.clone());
@@ -304,6 +356,12 @@ impl DashboardStore {
     /// Deletes dashboard `name`.
     pub fn delete(&self, name: &str) -> Result<(), DashboardError> {
         validate_name(name)?;
+        if let Some(shared) = &self.shared {
+            return match shared.remove(name)? {
+                true => Ok(()),
+                false => Err(DashboardError::NotFound(name.to_string())),
+            };
+        }
         let mut memory = self.memory.lock();
         let Some(dir) = &self.dir else {
             return memory

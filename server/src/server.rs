@@ -180,6 +180,14 @@ impl Server {
         if let Some(dir) = config.dashboards_dir {
             state.dashboards = Arc::new(crate::dashboard::DashboardStore::in_dir(dir));
         }
+        // In a cluster every node serves the same dashboards, from NATS.
+        if let Some(c) = &cluster {
+            let shared = c
+                .dashboards()
+                .await
+                .map_err(|e| std::io::Error::other(format!("dashboards: {e}")))?;
+            state.dashboards = Arc::new(crate::dashboard::DashboardStore::shared(Box::new(shared)));
+        }
         if let Some(c) = &cluster {
             state.selfmon = state
                 .selfmon

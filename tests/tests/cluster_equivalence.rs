@@ -10,7 +10,7 @@
 //! arbitrary doubles the answers may differ in the last bit (docs/cluster.md says so).
 
 use sextant_e2e::nats::{nats_cluster, urls};
-use sextant_e2e::{get, get_bytes, now_ms, post_json, wait_for, TestServer};
+use sextant_e2e::{delete, get, get_bytes, now_ms, post_json, put_json, wait_for, TestServer};
 
 const STEP: i64 = 60_000;
 /// Three hours of one-minute points.
@@ -250,6 +250,34 @@ fn a_cluster_answers_as_one_node() {
             assert_eq!(got.header("sextant-partial"), None, "{path} on {}", n.url);
             compared += 1;
         }
+    }
+    // Dashboards are the cluster's: saved on one node, shown, listed and deleted on others.
+    let doc =
+        r#"{"title":"cpu","graphs":[{"title":"by app","q":"name,cpu,:eq,:sum,(,app,),:by"}]}"#;
+    let saved = put_json(&cluster[0].at("/api/v1/dashboards/team.cpu"), doc);
+    assert_eq!(saved.status, 200, "{}", saved.body);
+    let shown = get(&cluster[1].at("/api/v1/dashboards/team.cpu"));
+    assert_eq!(shown.status, 200, "{}", shown.body);
+    assert_eq!(
+        shown.json()["graphs"][0]["q"],
+        "name,cpu,:eq,:sum,(,app,),:by"
+    );
+    let listed = get(&cluster[2].at("/api/v1/dashboards"));
+    assert!(listed.body.contains("team.cpu"), "{}", listed.body);
+    assert_eq!(
+        delete(&cluster[2].at("/api/v1/dashboards/team.cpu")).status,
+        204
+    );
+    assert_eq!(
+        get(&cluster[0].at("/api/v1/dashboards/team.cpu")).status,
+        404
+    );
+    // Self-monitoring goes through the stream too: every node answers for all three.
+    for n in &cluster {
+        wait_for(&format!("every node's meters on {}", n.url), || {
+            let a = get(&n.at("/api/v1/tags/nf.node?q=name,sextant.store.series,:eq"));
+            (a.status == 200 && a.body == r#"["a","b","c"]"#).then_some(())
+        });
     }
     assert!(
         compared > 3 * EXPRESSIONS.len(),

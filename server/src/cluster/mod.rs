@@ -9,6 +9,7 @@
 
 mod alerts;
 mod consume;
+pub mod dashboards;
 mod log;
 mod message;
 mod owner;
@@ -229,6 +230,11 @@ impl Cluster {
             stream_id,
             token,
         })
+    }
+
+    /// The cluster's dashboards, shared by every node.
+    pub async fn dashboards(&self) -> Result<dashboards::KvDashboards, String> {
+        dashboards::KvDashboards::open(&self.js, self.status.settings.replicas).await
     }
 
     /// The cluster's partitions as one database for queries, over this node's `store`.
