@@ -138,3 +138,20 @@ pub fn urls(servers: &[Nats]) -> String {
         .collect::<Vec<_>>()
         .join(",")
 }
+
+/// Polls `check` until it gives `Some`, failing after twice [`crate::DEADLINE`]: leader
+/// elections, member keys expiring and partitions or rules moving take several seconds
+/// on a loaded machine.
+pub fn wait_until<T>(what: &str, mut check: impl FnMut() -> Option<T>) -> T {
+    let start = Instant::now();
+    loop {
+        if let Some(v) = check() {
+            return v;
+        }
+        assert!(
+            start.elapsed() < crate::DEADLINE * 2,
+            "timed out waiting for {what}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}

@@ -11,28 +11,12 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use sextant_e2e::nats::nats_cluster;
+use sextant_e2e::nats::{nats_cluster, wait_until};
 use sextant_e2e::{get, now_ms, post_json, TestServer, DEADLINE};
 
 const PARTITIONS: u32 = 16;
 const OWNERS: usize = 2;
 const LOAD_SERIES: u64 = 40;
-
-/// Polls `check` until it gives `Some`, failing after [`DEADLINE`] (twice that: a cluster
-/// re-electing leaders on a loaded machine is slow).
-fn wait_until<T>(what: &str, mut check: impl FnMut() -> Option<T>) -> T {
-    let start = Instant::now();
-    loop {
-        if let Some(v) = check() {
-            return v;
-        }
-        assert!(
-            start.elapsed() < DEADLINE * 2,
-            "timed out waiting for {what}"
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
-}
 
 /// A data directory the test names (so a restarted node finds its checkpoints), removed
 /// when dropped.

@@ -12,143 +12,17 @@
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use serde_json::{json, Value};
-use sextant_e2e::{delete, get, now_ms, post_json, TestServer, DEADLINE};
+use sextant_e2e::nats::{nats_cluster, wait_until};
+use sextant_e2e::{delete, get, now_ms, post_json, TestServer};
 
 const RULE: &str = "MoveMe";
 const STEP_MS: i64 = 1000;
-
-/// A port free when asked (the nats-servers need theirs before they start, to route to
-/// each other).
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("a free loopback port")
-}
-
-/// One nats-server of the JetStream cluster.
-struct Nats {
-    child: Option<Child>,
-    name: String,
-    dir: PathBuf,
-    port: u16,
-    route: u16,
-    routes: String,
-}
-
-impl Nats {
-    fn start(&mut self) {
-        let child = Command::new("nats-server")
-            .args(["-js", "-a", "127.0.0.1", "--cluster_name", "sextant-alerts"])
-            .arg("-sd")
-            .arg(&self.dir)
-            .args(["-p", &self.port.to_string(), "-n", &self.name])
-            .args(["--cluster", &format!("nats://127.0.0.1:{}", self.route)])
-            .args(["--routes", &self.routes])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("nats-server runs (scripts/setup-test-deps.sh installs it)");
-        self.child = Some(child);
-    }
-}
-
-impl Drop for Nats {
-    fn drop(&mut self) {
-        if let Some(mut c) = self.child.take() {
-            let _ = c.kill();
-            let _ = c.wait();
-        }
-        let _ = std::fs::remove_dir_all(&self.dir);
-    }
-}
-
-/// Three nats-servers routed to each other, each answering JetStream requests.
-fn nats_cluster() -> Vec<Nats> {
-    let ports: Vec<(u16, u16)> = (0..3).map(|_| (free_port(), free_port())).collect();
-    let routes = ports
-        .iter()
-        .map(|(_, r)| format!("nats://127.0.0.1:{r}"))
-        .collect::<Vec<_>>()
-        .join(",");
-    let mut servers: Vec<Nats> = ports
-        .iter()
-        .enumerate()
-        .map(|(i, &(port, route))| {
-            let dir = std::env::temp_dir().join(format!(
-                "sextant-alerts-nats-{}-{i}-{port}",
-                std::process::id()
-            ));
-            let _ = std::fs::remove_dir_all(&dir);
-            Nats {
-                child: None,
-                name: format!("nats{i}"),
-                dir,
-                port,
-                route,
-                routes: routes.clone(),
-            }
-        })
-        .collect();
-    for s in &mut servers {
-        s.start();
-    }
-    for s in &servers {
-        wait_until(&format!("JetStream on {}", s.name), || {
-            js_ready(s.port).then_some(())
-        });
-    }
-    servers
-}
-
-/// True when the server at `port` answers a JetStream API request without an error (so
-/// the cluster has elected its meta leader).
-fn js_ready(port: u16) -> bool {
-    let Ok(mut s) = TcpStream::connect(("127.0.0.1", port)) else {
-        return false;
-    };
-    let _ = s.set_read_timeout(Some(Duration::from_millis(500)));
-    let req = "CONNECT {\"verbose\":false}\r\nSUB _INBOX.ready 1\r\nPUB $JS.API.INFO _INBOX.ready 0\r\n\r\n";
-    if s.write_all(req.as_bytes()).is_err() {
-        return false;
-    }
-    let mut got = String::new();
-    let mut buf = [0u8; 4096];
-    let start = Instant::now();
-    while start.elapsed() < Duration::from_secs(1) {
-        match s.read(&mut buf) {
-            Ok(0) | Err(_) => break,
-            Ok(n) => got.push_str(&String::from_utf8_lossy(&buf[..n])),
-        }
-        if got.contains("account_info_response") {
-            return !got.contains("\"error\"");
-        }
-    }
-    false
-}
-
-/// Polls `check` until it gives `Some`, failing after twice [`DEADLINE`] (a member key
-/// expiring and the rule moving take several seconds on a loaded machine).
-fn wait_until<T>(what: &str, mut check: impl FnMut() -> Option<T>) -> T {
-    let start = Instant::now();
-    loop {
-        if let Some(v) = check() {
-            return v;
-        }
-        assert!(
-            start.elapsed() < DEADLINE * 2,
-            "timed out waiting for {what}"
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
-}
 
 /// A webhook receiver: answers 200 to every POST and keeps each body.
 struct Hook {
@@ -343,7 +217,7 @@ fn wait_evaluations(n: &TestServer, since: i64, steps: i64) {
 
 #[test]
 fn a_firing_alert_moves_with_its_node_and_is_notified_once() {
-    let nats = nats_cluster();
+    let nats = nats_cluster(3);
     let urls = nats
         .iter()
         .map(|s| format!("nats://127.0.0.1:{}", s.port))

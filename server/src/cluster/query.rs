@@ -151,15 +151,20 @@ impl Database for PartitionView<'_> {
     }
 }
 
-/// Folds `call` over the partitions of it this node has live.
-pub fn fold_here(store: &Store, status: &ClusterStatus, call: &FoldCall) -> FoldReply {
+/// Those of `partitions` this node has live now: a caller routed by an older heartbeat
+/// may ask for one it has since released or not yet caught up on.
+fn live_of(status: &ClusterStatus, partitions: &[u32]) -> Vec<u32> {
     let live: BTreeSet<u32> = status.live().into_iter().collect();
-    let served: Vec<u32> = call
-        .partitions
+    partitions
         .iter()
         .copied()
         .filter(|p| live.contains(p))
-        .collect();
+        .collect()
+}
+
+/// Folds `call` over the partitions of it this node has live.
+pub fn fold_here(store: &Store, status: &ClusterStatus, call: &FoldCall) -> FoldReply {
+    let served = live_of(status, &call.partitions);
     let folded = parse_data(&call.expr).and_then(|expr| {
         let view = PartitionView::new(store, &served, status.settings.partitions);
         let request = FoldRequest {
@@ -231,13 +236,7 @@ pub fn tags_here(
     status: &ClusterStatus,
     call: &TagsCall,
 ) -> Result<TagsReply, String> {
-    let live: BTreeSet<u32> = status.live().into_iter().collect();
-    let served: Vec<u32> = call
-        .partitions
-        .iter()
-        .copied()
-        .filter(|p| live.contains(p))
-        .collect();
+    let served = live_of(status, &call.partitions);
     let query = if call.q.trim().is_empty() {
         sextant_query::Query::True
     } else {

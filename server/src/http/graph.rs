@@ -39,15 +39,7 @@ pub async fn graph_show(
         browser,
         output: GraphOutput::Format,
     };
-    let answer = state.grapher.graph(request).await?;
-    Ok(super::partial_marked(
-        (
-            [(header::CONTENT_TYPE, answer.rendered.content_type)],
-            answer.rendered.body,
-        )
-            .into_response(),
-        answer.partial,
-    ))
+    Ok(super::graph_answer(state.grapher.graph(request).await?))
 }
 
 /// Parses `q` and shows the resulting stack, bottom first, each item in canonical form.

@@ -91,6 +91,22 @@ pub fn partial_marked(
     response
 }
 
+/// A graph answer as a response: its bytes with their content type, marked when partial.
+pub fn graph_answer(answer: crate::grapher::Answer) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    partial_marked(
+        (
+            [(
+                axum::http::header::CONTENT_TYPE,
+                answer.rendered.content_type,
+            )],
+            answer.rendered.body,
+        )
+            .into_response(),
+        answer.partial,
+    )
+}
+
 /// Everything a handler needs; cheap to clone.
 #[derive(Clone)]
 pub struct AppState {

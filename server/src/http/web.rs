@@ -63,13 +63,5 @@ pub async fn chart_show(
         browser: false,
         output: GraphOutput::ChartModel,
     };
-    let answer = state.grapher.graph(request).await?;
-    Ok(super::partial_marked(
-        (
-            [(header::CONTENT_TYPE, answer.rendered.content_type)],
-            answer.rendered.body,
-        )
-            .into_response(),
-        answer.partial,
-    ))
+    Ok(super::graph_answer(state.grapher.graph(request).await?))
 }
