@@ -106,6 +106,22 @@ fn graph_url(base: &str, q: &str, window: (i64, i64), extra: &str) -> String {
     )
 }
 
+/// A cluster node on `urls` (16 partitions, one nats-server) with `extra` flags.
+fn node(urls: &str, id: &str, extra: &[&str]) -> TestServer {
+    let mut args = vec![
+        "--cluster",
+        urls,
+        "--node-id",
+        id,
+        "--cluster-partitions",
+        "16",
+        "--cluster-replicas",
+        "1",
+    ];
+    args.extend_from_slice(extra);
+    TestServer::start(&args)
+}
+
 #[test]
 fn a_cluster_answers_as_one_node() {
     let nats = nats_cluster(1);
@@ -113,22 +129,18 @@ fn a_cluster_answers_as_one_node() {
     let cluster: Vec<TestServer> = ["a", "b", "c"]
         .iter()
         .map(|id| {
-            TestServer::start(&[
-                "--cluster",
+            node(
                 &urls,
-                "--node-id",
                 id,
-                "--cluster-partitions",
-                "16",
-                "--cluster-replicas",
-                "1",
-                "--cluster-owners",
-                "2",
-                "--cluster-member-ttl",
-                "4s",
-                "--max-age",
-                "4h",
-            ])
+                &[
+                    "--cluster-owners",
+                    "2",
+                    "--cluster-member-ttl",
+                    "4s",
+                    "--max-age",
+                    "4h",
+                ],
+            )
         })
         .collect();
     let single = TestServer::start(&["--max-age", "4h"]);
@@ -293,24 +305,20 @@ fn answers_missing_partitions_are_marked_partial() {
     let nats = nats_cluster(1);
     let urls = urls(&nats);
     let node = |id: &str| {
-        TestServer::start(&[
-            "--cluster",
+        // One owner, and a member TTL longer than the test: the killed node's
+        // partitions stay without a live owner.
+        node(
             &urls,
-            "--node-id",
             id,
-            "--cluster-partitions",
-            "16",
-            "--cluster-replicas",
-            "1",
-            // One owner, and a member TTL longer than the test: the killed node's
-            // partitions stay without a live owner.
-            "--cluster-owners",
-            "1",
-            "--cluster-member-ttl",
-            "60s",
-            "--max-age",
-            "10m",
-        ])
+            &[
+                "--cluster-owners",
+                "1",
+                "--cluster-member-ttl",
+                "60s",
+                "--max-age",
+                "10m",
+            ],
+        )
     };
     let a = node("a");
     let b = node("b");
