@@ -5,211 +5,23 @@
 //! nats-server, with nothing acknowledged lost or applied twice; a fourth node joining
 //! takes partitions, whose old owners drop them once it is live; 503 while NATS is gone.
 
+#[path = "common/cluster.rs"]
+mod common;
+
 use std::collections::{BTreeMap, BTreeSet};
-use std::io::{Read, Write};
-use std::net::{TcpListener, TcpStream};
-use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use common::{
+    nats_cluster, nats_urls, node_stats, node_with, stats, wait_until, DataDir, OWNERS, PARTITIONS,
+};
 use sextant_e2e::{get, now_ms, post_json, TestServer, DEADLINE};
 
-const PARTITIONS: u32 = 16;
-const OWNERS: usize = 2;
 const LOAD_SERIES: u64 = 40;
-
-/// A port free when asked (the nats-servers need theirs before they start, to route to
-/// each other).
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("a free loopback port")
-}
-
-/// One nats-server of the JetStream cluster.
-struct Nats {
-    child: Option<Child>,
-    name: String,
-    dir: PathBuf,
-    port: u16,
-    route: u16,
-    routes: String,
-}
-
-impl Nats {
-    fn start(&mut self) {
-        let child = Command::new("nats-server")
-            .args(["-js", "-a", "127.0.0.1", "--cluster_name", "sextant-test"])
-            .arg("-sd")
-            .arg(&self.dir)
-            .args(["-p", &self.port.to_string(), "-n", &self.name])
-            .args(["--cluster", &format!("nats://127.0.0.1:{}", self.route)])
-            .args(["--routes", &self.routes])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("nats-server runs (scripts/setup-test-deps.sh installs it)");
-        self.child = Some(child);
-    }
-
-    /// SIGKILL, by PID.
-    fn kill(&mut self) {
-        if let Some(mut c) = self.child.take() {
-            let _ = c.kill();
-            let _ = c.wait();
-        }
-    }
-}
-
-impl Drop for Nats {
-    fn drop(&mut self) {
-        self.kill();
-        let _ = std::fs::remove_dir_all(&self.dir);
-    }
-}
-
-/// Three nats-servers routed to each other.
-fn nats_cluster() -> Vec<Nats> {
-    let ports: Vec<(u16, u16)> = (0..3).map(|_| (free_port(), free_port())).collect();
-    let routes = ports
-        .iter()
-        .map(|(_, r)| format!("nats://127.0.0.1:{r}"))
-        .collect::<Vec<_>>()
-        .join(",");
-    let mut servers: Vec<Nats> = ports
-        .iter()
-        .enumerate()
-        .map(|(i, &(port, route))| {
-            let dir = std::env::temp_dir()
-                .join(format!("sextant-nats-{}-{i}-{port}", std::process::id()));
-            let _ = std::fs::remove_dir_all(&dir);
-            Nats {
-                child: None,
-                name: format!("nats{i}"),
-                dir,
-                port,
-                route,
-                routes: routes.clone(),
-            }
-        })
-        .collect();
-    for s in &mut servers {
-        s.start();
-    }
-    for s in &servers {
-        wait_until(&format!("JetStream on {}", s.name), || {
-            js_ready(s.port).then_some(())
-        });
-    }
-    servers
-}
-
-/// True when the server at `port` answers a JetStream API request without an error (so
-/// the cluster has elected its meta leader).
-fn js_ready(port: u16) -> bool {
-    let Ok(mut s) = TcpStream::connect(("127.0.0.1", port)) else {
-        return false;
-    };
-    let _ = s.set_read_timeout(Some(Duration::from_millis(500)));
-    let req = "CONNECT {\"verbose\":false}\r\nSUB _INBOX.ready 1\r\nPUB $JS.API.INFO _INBOX.ready 0\r\n\r\n";
-    if s.write_all(req.as_bytes()).is_err() {
-        return false;
-    }
-    let mut got = String::new();
-    let mut buf = [0u8; 4096];
-    let start = Instant::now();
-    while start.elapsed() < Duration::from_secs(1) {
-        match s.read(&mut buf) {
-            Ok(0) | Err(_) => break,
-            Ok(n) => got.push_str(&String::from_utf8_lossy(&buf[..n])),
-        }
-        if got.contains("account_info_response") {
-            return !got.contains("\"error\"");
-        }
-    }
-    false
-}
-
-/// Polls `check` until it gives `Some`, failing after [`DEADLINE`] (twice that: a cluster
-/// re-electing leaders on a loaded machine is slow).
-fn wait_until<T>(what: &str, mut check: impl FnMut() -> Option<T>) -> T {
-    let start = Instant::now();
-    loop {
-        if let Some(v) = check() {
-            return v;
-        }
-        assert!(
-            start.elapsed() < DEADLINE * 2,
-            "timed out waiting for {what}"
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
-}
-
-/// A data directory the test names (so a restarted node finds its checkpoints), removed
-/// when dropped.
-struct DataDir(PathBuf);
-
-impl DataDir {
-    fn new(name: &str) -> DataDir {
-        let dir =
-            std::env::temp_dir().join(format!("sextant-cluster-{name}-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        DataDir(dir)
-    }
-
-    fn path(&self) -> &str {
-        self.0.to_str().expect("a UTF-8 temp path")
-    }
-}
-
-impl Drop for DataDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
 
 fn node(urls: &str, id: &str) -> TestServer {
     node_with(urls, id, &[])
-}
-
-fn node_with(urls: &str, id: &str, extra: &[&str]) -> TestServer {
-    let (partitions, owners) = (PARTITIONS.to_string(), OWNERS.to_string());
-    let mut args = vec![
-        "--cluster",
-        urls,
-        "--node-id",
-        id,
-        "--step",
-        "1s",
-        "--cluster-partitions",
-        &partitions,
-        "--cluster-replicas",
-        "3",
-        "--cluster-owners",
-        &owners,
-        "--cluster-member-ttl",
-        "4s",
-        // Longer than a stream leader election, so losing one nats-server of three never
-        // turns into a 503.
-        "--cluster-publish-timeout",
-        "10s",
-    ];
-    args.extend_from_slice(extra);
-    TestServer::start(&args)
-}
-
-fn node_stats(n: &TestServer) -> serde_json::Value {
-    let a = get(&n.at("/api/v1/stats"));
-    assert_eq!(a.status, 200, "{}", a.body);
-    a.json()
-}
-
-fn stats(n: &TestServer) -> serde_json::Value {
-    node_stats(n)["cluster"].clone()
 }
 
 /// Checkpoints `n` wrote since it started.
@@ -322,11 +134,7 @@ fn wait_exact(nodes: &[&TestServer], name: &str, since: i64, expected: &BTreeMap
 #[test]
 fn cluster_on_jetstream() {
     let mut nats = nats_cluster();
-    let urls = nats
-        .iter()
-        .map(|s| format!("nats://127.0.0.1:{}", s.port))
-        .collect::<Vec<_>>()
-        .join(",");
+    let urls = nats_urls(&nats);
     let ids = ["n0", "n1", "n2"];
     let n0 = node(&urls, "n0");
     let n1 = node(&urls, "n1");

@@ -1,0 +1,301 @@
+//! A cluster on loopback, shared by the cluster tests (`cluster*.rs`): three real
+//! nats-servers (Debian's, at /usr/sbin/nats-server) as one JetStream cluster, Sextant
+//! nodes joined to it, data directories that outlive a node's process, and waiting for
+//! conditions with a deadline. Every process is stopped by PID when its guard is dropped,
+//! so a failing test leaves none behind.
+
+// Each test file uses a different part of the harness.
+#![allow(dead_code)]
+
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use sextant_e2e::{get, TestServer, DEADLINE};
+
+/// Partitions of the test clusters: enough that a request touches most of them.
+pub const PARTITIONS: u32 = 16;
+/// Sextant nodes storing each partition.
+pub const OWNERS: usize = 2;
+
+/// A port free when asked (the nats-servers need theirs before they start, to route to
+/// each other).
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free loopback port")
+}
+
+/// One nats-server of the JetStream cluster.
+pub struct Nats {
+    child: Option<Child>,
+    /// Server name, `nats<i>`.
+    pub name: String,
+    dir: PathBuf,
+    /// Client port.
+    pub port: u16,
+    route: u16,
+    routes: String,
+}
+
+impl Nats {
+    /// Starts (or restarts, with the same ports and store directory) the server.
+    pub fn start(&mut self) {
+        let child = Command::new("nats-server")
+            .args(["-js", "-a", "127.0.0.1", "--cluster_name", "sextant-test"])
+            .arg("-sd")
+            .arg(&self.dir)
+            .args(["-p", &self.port.to_string(), "-n", &self.name])
+            .args(["--cluster", &format!("nats://127.0.0.1:{}", self.route)])
+            .args(["--routes", &self.routes])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("nats-server runs (scripts/setup-test-deps.sh installs it)");
+        self.child = Some(child);
+    }
+
+    /// SIGKILL, by PID.
+    pub fn kill(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
+    /// True while the process runs (started and not killed).
+    pub fn running(&self) -> bool {
+        self.child.is_some()
+    }
+}
+
+impl Drop for Nats {
+    fn drop(&mut self) {
+        self.kill();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// Three nats-servers routed to each other, each answering JetStream requests.
+pub fn nats_cluster() -> Vec<Nats> {
+    let ports: Vec<(u16, u16)> = (0..3).map(|_| (free_port(), free_port())).collect();
+    let routes = ports
+        .iter()
+        .map(|(_, r)| format!("nats://127.0.0.1:{r}"))
+        .collect::<Vec<_>>()
+        .join(",");
+    let mut servers: Vec<Nats> = ports
+        .iter()
+        .enumerate()
+        .map(|(i, &(port, route))| {
+            let dir = std::env::temp_dir()
+                .join(format!("sextant-nats-{}-{i}-{port}", std::process::id()));
+            let _ = std::fs::remove_dir_all(&dir);
+            Nats {
+                child: None,
+                name: format!("nats{i}"),
+                dir,
+                port,
+                route,
+                routes: routes.clone(),
+            }
+        })
+        .collect();
+    for s in &mut servers {
+        s.start();
+    }
+    for s in &servers {
+        wait_until(&format!("JetStream on {}", s.name), || {
+            js_ready(s.port).then_some(())
+        });
+    }
+    servers
+}
+
+/// The client URLs of `servers`, as `--cluster` takes them.
+pub fn nats_urls(servers: &[Nats]) -> String {
+    servers
+        .iter()
+        .map(|s| format!("nats://127.0.0.1:{}", s.port))
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+/// True when the server at `port` answers a JetStream API request without an error (so
+/// the cluster has elected its meta leader).
+pub fn js_ready(port: u16) -> bool {
+    let Ok(mut s) = TcpStream::connect(("127.0.0.1", port)) else {
+        return false;
+    };
+    let _ = s.set_read_timeout(Some(Duration::from_millis(500)));
+    let req = "CONNECT {\"verbose\":false}\r\nSUB _INBOX.ready 1\r\nPUB $JS.API.INFO _INBOX.ready 0\r\n\r\n";
+    if s.write_all(req.as_bytes()).is_err() {
+        return false;
+    }
+    let mut got = String::new();
+    let mut buf = [0u8; 4096];
+    let start = Instant::now();
+    while start.elapsed() < Duration::from_secs(1) {
+        match s.read(&mut buf) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => got.push_str(&String::from_utf8_lossy(&buf[..n])),
+        }
+        if got.contains("account_info_response") {
+            return !got.contains("\"error\"");
+        }
+    }
+    false
+}
+
+/// Sends a JetStream API request (`subject`, e.g. `$JS.API.STREAM.LIST`, with an empty
+/// body) to the server at `port` and returns its JSON answer, or `None` when there is
+/// none within a second. NATS's text protocol is a few lines, so no client library.
+pub fn js_api(port: u16, subject: &str) -> Option<serde_json::Value> {
+    let mut s = TcpStream::connect(("127.0.0.1", port)).ok()?;
+    s.set_read_timeout(Some(Duration::from_millis(500))).ok()?;
+    let req = format!(
+        "CONNECT {{\"verbose\":false}}\r\nSUB _INBOX.api 1\r\nPUB {subject} _INBOX.api 0\r\n\r\n"
+    );
+    s.write_all(req.as_bytes()).ok()?;
+    let mut got: Vec<u8> = Vec::new();
+    let mut buf = [0u8; 16384];
+    let start = Instant::now();
+    while start.elapsed() < Duration::from_secs(1) {
+        match s.read(&mut buf) {
+            Ok(0) | Err(_) => return None,
+            Ok(n) => got.extend_from_slice(&buf[..n]),
+        }
+        // `MSG <subject> <sid> <bytes>\r\n<payload>\r\n`
+        let text = String::from_utf8_lossy(&got);
+        let Some(at) = text.find("MSG _INBOX.api ") else {
+            continue;
+        };
+        let Some(eol) = text[at..].find("\r\n").map(|e| at + e) else {
+            continue;
+        };
+        let len: usize = text[at..eol].rsplit(' ').next()?.parse().ok()?;
+        let payload = got.get(eol + 2..eol + 2 + len);
+        if let Some(p) = payload {
+            return serde_json::from_slice(p).ok();
+        }
+    }
+    None
+}
+
+/// Why JetStream is not whole, or `None` when every stream (the ingest stream and the KV
+/// buckets) has a leader and all its replicas current, as the server at `port` reports.
+pub fn js_not_whole(port: u16) -> Option<String> {
+    let Some(list) = js_api(port, "$JS.API.STREAM.LIST") else {
+        return Some(format!("no stream list from port {port}"));
+    };
+    let streams = list["streams"].as_array().cloned().unwrap_or_default();
+    if streams.is_empty() {
+        return Some(format!("no streams: {list}"));
+    }
+    for s in &streams {
+        let name = &s["config"]["name"];
+        let cluster = &s["cluster"];
+        if cluster["leader"].as_str().unwrap_or("").is_empty() {
+            return Some(format!("stream {name} has no leader"));
+        }
+        let replicas = cluster["replicas"].as_array().cloned().unwrap_or_default();
+        let replicas_wanted = s["config"]["num_replicas"].as_u64().unwrap_or(1);
+        if replicas.len() as u64 + 1 != replicas_wanted
+            || replicas
+                .iter()
+                .any(|r| r["current"] != true || r["offline"] == true)
+        {
+            return Some(format!("stream {name} replicas {}", cluster["replicas"]));
+        }
+    }
+    None
+}
+
+/// Polls `check` until it gives `Some`, failing after [`DEADLINE`] (twice that: a cluster
+/// re-electing leaders on a loaded machine is slow).
+pub fn wait_until<T>(what: &str, mut check: impl FnMut() -> Option<T>) -> T {
+    let start = Instant::now();
+    loop {
+        if let Some(v) = check() {
+            return v;
+        }
+        assert!(
+            start.elapsed() < DEADLINE * 2,
+            "timed out waiting for {what}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// A data directory the test names (so a restarted node finds its checkpoints), removed
+/// when dropped.
+pub struct DataDir(PathBuf);
+
+impl DataDir {
+    /// `sextant-cluster-<name>-<pid>` under the temp directory, empty.
+    pub fn new(name: &str) -> DataDir {
+        let dir =
+            std::env::temp_dir().join(format!("sextant-cluster-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        DataDir(dir)
+    }
+
+    /// The directory, as an argument.
+    pub fn path(&self) -> &str {
+        self.0.to_str().expect("a UTF-8 temp path")
+    }
+}
+
+impl Drop for DataDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// Starts node `id` of the cluster on the nats-servers `urls` with the test settings
+/// ([`PARTITIONS`], R=3, [`OWNERS`], a member TTL of 4 s) and the `extra` arguments.
+pub fn node_with(urls: &str, id: &str, extra: &[&str]) -> TestServer {
+    node_with_env(urls, id, extra, &[])
+}
+
+/// [`node_with`] with environment variables for the node (such as `RUST_LOG`).
+pub fn node_with_env(urls: &str, id: &str, extra: &[&str], env: &[(&str, &str)]) -> TestServer {
+    let (partitions, owners) = (PARTITIONS.to_string(), OWNERS.to_string());
+    let mut args = vec![
+        "--cluster",
+        urls,
+        "--node-id",
+        id,
+        "--step",
+        "1s",
+        "--cluster-partitions",
+        &partitions,
+        "--cluster-replicas",
+        "3",
+        "--cluster-owners",
+        &owners,
+        "--cluster-member-ttl",
+        "4s",
+        // Longer than a stream leader election, so losing one nats-server of three never
+        // turns into a 503.
+        "--cluster-publish-timeout",
+        "10s",
+    ];
+    args.extend_from_slice(extra);
+    TestServer::start_with_env(&args, env)
+}
+
+/// `/api/v1/stats` of node `n`.
+pub fn node_stats(n: &TestServer) -> serde_json::Value {
+    let a = get(&n.at("/api/v1/stats"));
+    assert_eq!(a.status, 200, "{}", a.body);
+    a.json()
+}
+
+/// The `cluster` section of `n`'s stats.
+pub fn stats(n: &TestServer) -> serde_json::Value {
+    node_stats(n)["cluster"].clone()
+}
