@@ -158,7 +158,14 @@ impl Server {
             let scheme = if tls.is_some() { "https" } else { "http" };
             alerting.external_url = format!("{scheme}://{}", listener.local_addr()?);
         }
-        let alerting = Alerting::new(store.clone(), clock.clone(), alerting)
+        // Rules are evaluated over what queries read: the local store on a single node,
+        // every partition through the fan-out on a cluster node.
+        let database: Arc<dyn sextant_query::Database + Send + Sync> = match &cluster {
+            Some(c) => c.database(store.clone(), clock.clone()),
+            None => store.clone(),
+        };
+        let shared = cluster.as_ref().map(|c| c.alerts());
+        let alerting = Alerting::new(store.clone(), database, clock.clone(), alerting, shared)
             .map_err(|e| std::io::Error::other(format!("alert rules: {e}")))?;
         let mut state = AppState::new(store, clock, config.limits);
         state.alerting = Arc::new(alerting);

@@ -32,9 +32,29 @@ pub fn binary() -> PathBuf {
         if release {
             args.push("--release");
         }
-        let status = Command::new(cargo)
-            .args(&args)
-            .current_dir(&root)
+        let mut command = Command::new(cargo);
+        command.args(&args).current_dir(&root);
+        // Cargo gives this test process the package's variables (CARGO_MANIFEST_DIR,
+        // CARGO_PKG_*, ...). Passed on, they differ from what the outer `cargo test` saw,
+        // and a build script that watches them (ring's) reruns: ring, rustls and every
+        // crate above them were rebuilt on each run, some 40 s here.
+        for (name, _) in std::env::vars_os() {
+            let name = name.to_string_lossy();
+            if name.starts_with("CARGO_PKG_")
+                || matches!(
+                    name.as_ref(),
+                    "CARGO_MANIFEST_DIR"
+                        | "CARGO_MANIFEST_PATH"
+                        | "CARGO_MANIFEST_LINKS"
+                        | "CARGO_CRATE_NAME"
+                        | "CARGO_PRIMARY_PACKAGE"
+                        | "CARGO_TARGET_TMPDIR"
+                )
+            {
+                command.env_remove(name.as_ref());
+            }
+        }
+        let status = command
             .status()
             .expect("cargo build of the sextant binary could not start");
         assert!(status.success(), "cargo build of the sextant binary failed");

@@ -66,6 +66,7 @@ function showAlerts() {
   if (list.length === 0) body.append(el("tr", {}, el("td", { colspan: "7" }, alertsData.alerts.length ? "No alert matches the filter." : "No alerts.")));
 }
 
+// On a cluster node each rule carries the node that evaluated it (`evaluatedBy`).
 function showRules(rules) {
   const body = $("rules-table").tBodies[0];
   body.replaceChildren();
@@ -75,7 +76,7 @@ function showRules(rules) {
     const link = "/?" + new URLSearchParams({ q: r.expr });
     body.append(el("tr", { class: "alert-" + r.state },
       el("td", {}, r.name), el("td", {}, r.state), el("td", {}, r.health + (r.lastError ? ": " + r.lastError : "")),
-      el("td", { class: "text" }, el("a", { href: link, class: "rule-expr" }, r.expr)), el("td", {}, r.lastEvaluation || "")));
+      el("td", { class: "text" }, el("a", { href: link, class: "rule-expr" }, r.expr)), el("td", {}, (r.lastEvaluation || "") + (r.evaluatedBy ? " by " + r.evaluatedBy : ""))));
     const caption = el("figcaption", {},
       el("strong", {}, r.name), " ", el("span", { class: "rule-state" }, r.state + " / " + r.health),
       r.lastError ? el("div", { class: "error" }, r.lastError) : "");

@@ -6,25 +6,30 @@
 //! - [`notify`]: grouping, payloads and delivery with retries.
 //! - [`silence`]: matchers and time windows.
 //! - [`state`]: the JSON snapshot under the data directory.
+//! - [`shared`]: what a cluster node shares with the others (rule states, rules,
+//!   silences), behind the [`SharedAlerts`] trait; a single node shares nothing.
 //!
 //! [`Alerting`] ties them together: it owns the rules and every piece of mutable state,
 //! each behind its own lock, and is driven by a [`Clock`] so tests can step it by hand.
+//! Rules are evaluated through a [`Database`]: the local store on a single node, and on a
+//! cluster node whatever answers across partitions.
 
 pub mod eval;
 pub mod notify;
 pub mod rules;
+pub mod shared;
 pub mod silence;
 pub mod state;
 pub mod template;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use parking_lot::{Mutex, RwLock};
-use sextant_query::{EvalContext, Limits as EvalLimits};
+use sextant_query::{Database, EvalContext, Limits as EvalLimits};
 
 use crate::clock::Clock;
 use crate::grapher::{Budgeted, QueryLimits};
@@ -32,6 +37,8 @@ use eval::{millis, Outcome, RuleState};
 use notify::{Flush, Groups, Notice, ReceiverStats, Status};
 use rules::{Rule, RuleSet, RulesError};
 use sextant_store::Store;
+use shared::Held;
+pub use shared::SharedAlerts;
 pub use silence::SilenceLimits;
 use silence::{Silence, SilenceError, SilenceRequest, Silences};
 
@@ -82,12 +89,27 @@ pub struct AlertingConfig {
 /// The alerting subsystem.
 ///
 /// Locks, each guarding one thing and never held across I/O: `rules` (the current rule
-/// set, swapped whole on reload), `states` (rule states), `silences`, `groups` (what
-/// receivers heard), `stats` (delivery counters), `save` (serialises writes of the state
-/// file). When two are needed they are taken in that order.
+/// set, swapped whole on reload), `states` (rule states), `held` (a cluster node's
+/// rules and their saved revisions), `silences`, `groups` (what receivers heard),
+/// `stats` (delivery counters), `save` (serialises writes of the state file). When two
+/// are needed they are taken in that order. `sharing` (async) serialises a cluster node's
+/// loads and saves, so each names the revision the previous one left.
 pub struct Alerting {
+    /// The store's settings (step, retention) and, on a single node, its state files.
     store: Arc<Store>,
+    /// What rules are evaluated over.
+    database: Arc<dyn Database + Send + Sync>,
     clock: Arc<dyn Clock>,
+    /// The cluster's shared state; `None` on a single node.
+    shared: Option<Arc<dyn SharedAlerts>>,
+    /// The rules this node evaluates (cluster only; a single node evaluates all).
+    held: Mutex<BTreeMap<String, Held>>,
+    sharing: tokio::sync::Mutex<()>,
+    /// The versions of the shared silences and rules last taken.
+    seen_silences: AtomicU64,
+    seen_rules: AtomicU64,
+    /// This node's `--rules` reached the cluster.
+    rules_published: AtomicBool,
     config: AlertingConfig,
     rules: RwLock<Arc<RuleSet>>,
     states: Mutex<BTreeMap<String, RuleState>>,
@@ -104,32 +126,50 @@ pub struct Alerting {
 }
 
 impl Alerting {
-    /// Loads the rules file (if any) and the saved state (if any). An invalid rules file
-    /// is an error: the server should not start with rules it cannot read.
+    /// Loads the rules file (if any) and, on a single node, the saved state (if any). An
+    /// invalid rules file is an error: the server should not start with rules it cannot
+    /// read. Rules are evaluated over `database`; `store` gives the step and retention.
+    /// With `shared` (a cluster node) the state lives there, not in the data directory.
     pub fn new(
         store: Arc<Store>,
+        database: Arc<dyn Database + Send + Sync>,
         clock: Arc<dyn Clock>,
         config: AlertingConfig,
+        shared: Option<Arc<dyn SharedAlerts>>,
     ) -> Result<Alerting, RulesError> {
         let rules = match &config.rules_file {
             Some(path) => RuleSet::load(path, Some(retention(&store)))?,
             None => RuleSet::default(),
         };
-        Ok(Alerting::with_rules(store, clock, config, rules))
+        Ok(Alerting::with_rules(
+            store, database, clock, config, rules, shared,
+        ))
     }
 
     /// No rules, no saved state: what a server without `--rules` starts with.
     pub fn disabled(store: Arc<Store>, clock: Arc<dyn Clock>) -> Alerting {
-        Alerting::with_rules(store, clock, AlertingConfig::default(), RuleSet::default())
+        Alerting::with_rules(
+            store.clone(),
+            store,
+            clock,
+            AlertingConfig::default(),
+            RuleSet::default(),
+            None,
+        )
     }
 
     fn with_rules(
         store: Arc<Store>,
+        database: Arc<dyn Database + Send + Sync>,
         clock: Arc<dyn Clock>,
         config: AlertingConfig,
         rules: RuleSet,
+        shared: Option<Arc<dyn SharedAlerts>>,
     ) -> Alerting {
-        let snapshot = match &config.data_dir {
+        // A cluster node's state is the cluster's: files under its data directory would
+        // be another, older truth.
+        let data_dir = config.data_dir.as_deref().filter(|_| shared.is_none());
+        let snapshot = match data_dir {
             Some(dir) => state::load(&state::path(dir)).unwrap_or_else(|e| {
                 tracing::warn!(error = %e, "alert state not restored; starting empty");
                 None
@@ -138,12 +178,19 @@ impl Alerting {
         }
         .unwrap_or_default();
         let silence_limits = config.silence_limits;
-        let (silences, log_lines) = restore_silences(config.data_dir.as_deref(), snapshot.silences);
+        let (silences, log_lines) = restore_silences(data_dir, snapshot.silences);
         let mut states = snapshot.rules;
         states.retain(|name, _| rules.rules.iter().any(|r| &r.name == name));
         Alerting {
             store,
+            database,
             clock,
+            shared,
+            held: Mutex::default(),
+            sharing: tokio::sync::Mutex::new(()),
+            seen_silences: AtomicU64::new(u64::MAX),
+            seen_rules: AtomicU64::new(0),
+            rules_published: AtomicBool::new(false),
             config,
             rules: RwLock::new(Arc::new(rules)),
             states: Mutex::new(states),
@@ -167,14 +214,17 @@ impl Alerting {
         let path = self.config.rules_file.as_ref().ok_or(RulesError::NoFile)?;
         let set = RuleSet::load(path, Some(retention(&self.store)))?;
         let n = set.rules.len();
-        {
-            let mut rules = self.rules.write();
-            let mut states = self.states.lock();
-            states.retain(|name, _| set.rules.iter().any(|r| &r.name == name));
-            *rules = Arc::new(set);
-        }
+        self.swap_rules(set);
         tracing::info!(rules = n, "alert rules reloaded");
         Ok(n)
+    }
+
+    /// Runs `set` from now on; states of rules it no longer has are dropped.
+    fn swap_rules(&self, set: RuleSet) {
+        let mut rules = self.rules.write();
+        let mut states = self.states.lock();
+        states.retain(|name, _| set.rules.iter().any(|r| &r.name == name));
+        *rules = Arc::new(set);
     }
 
     /// Base of links in notifications.
@@ -212,7 +262,7 @@ impl Alerting {
             max_lines: limits.max_lines,
             max_datapoints: limits.max_datapoints,
         });
-        let db = Budgeted::new(self.store.as_ref(), rule.budget);
+        let db = Budgeted::new(self.database.as_ref(), rule.budget);
         match sextant_query::evaluate(&exprs, &ctx, &db) {
             Ok(lines) => Outcome::Lines(
                 lines
@@ -235,15 +285,24 @@ impl Alerting {
     /// Evaluates every rule at the step boundary `at`, concurrently, and updates the
     /// instances. CPU-bound and blocking: call it off the async workers.
     pub fn evaluate(&self, at: i64) {
+        self.evaluate_only(at, None);
+    }
+
+    /// [`Alerting::evaluate`] of the rules named in `only` (all when `None`).
+    fn evaluate_only(&self, at: i64, only: Option<&BTreeSet<String>>) {
         let set = self.rules();
+        let wanted = |r: &Rule| only.is_none_or(|o| o.contains(&r.name));
         let next = AtomicUsize::new(0);
         let results: Mutex<Vec<(usize, Outcome, u64)>> = Mutex::default();
-        let workers = PARALLEL_RULES.min(set.rules.len());
+        let workers = PARALLEL_RULES.min(set.rules.iter().filter(|r| wanted(r)).count());
         std::thread::scope(|scope| {
             for _ in 0..workers {
                 scope.spawn(|| loop {
                     let i = next.fetch_add(1, Ordering::Relaxed);
                     let Some(rule) = set.rules.get(i) else { break };
+                    if !wanted(rule) {
+                        continue;
+                    }
                     let started = Instant::now();
                     let outcome = self.evaluate_rule(rule, at);
                     let took = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
@@ -252,6 +311,11 @@ impl Alerting {
             }
         });
         let results = results.into_inner();
+        let names: Vec<&str> = results
+            .iter()
+            .map(|(i, _, _)| set.rules[*i].name.as_str())
+            .collect();
+        self.evaluated_here(&names);
         let urls: Vec<String> = set.rules.iter().map(|r| self.graph_url(r)).collect();
         {
             let mut states = self.states.lock();
@@ -267,19 +331,32 @@ impl Alerting {
                 state.last_duration_ms = Some(took);
             }
         }
-        let forgot = self.silences.lock().gc(at);
-        let lines = self.silence_log_lines.load(Ordering::Relaxed);
-        if forgot || lines > 2 * self.silences.lock().len() + 64 {
-            self.compact_silences();
+        // A cluster node forgets silences by deleting them from the cluster
+        // (`forget_silences`); dropping them here alone would not last.
+        if self.shared.is_none() {
+            let forgot = self.silences.lock().gc(at);
+            let lines = self.silence_log_lines.load(Ordering::Relaxed);
+            if forgot || lines > 2 * self.silences.lock().len() + 64 {
+                self.compact_silences();
+            }
         }
         self.persist();
     }
 
     /// The alerts each receiver should know about at `now`: firing and resolved
-    /// instances of the rules naming it, minus silenced ones.
+    /// instances of the rules naming it, minus silenced ones. A cluster node takes them
+    /// from the states it saved, so it never sends what the next holder would not know.
     fn notices(&self, now: i64) -> BTreeMap<String, Vec<Notice>> {
         let set = self.rules();
         let states = self.states.lock();
+        let held = self.held.lock();
+        let states: BTreeMap<&String, &eval::RuleState> = match &self.shared {
+            None => states.iter().collect(),
+            Some(_) => held
+                .iter()
+                .filter_map(|(name, h)| Some((name, h.saved_state.as_ref()?)))
+                .collect(),
+        };
         let silences = self.silences.lock();
         let mut out: BTreeMap<String, Vec<Notice>> = BTreeMap::new();
         for rule in &set.rules {
@@ -316,6 +393,11 @@ impl Alerting {
 
     /// The notifications due at `now`. Each must be finished with [`Alerting::finish`].
     pub fn plan(&self, now: i64) -> Vec<Flush> {
+        self.refresh();
+        // Until a cluster node has read the silences it cannot tell what they mute.
+        if self.shared.as_ref().is_some_and(|s| !s.ready()) {
+            return Vec::new();
+        }
         let set = self.rules();
         let notices = self.notices(now);
         let mut groups = self.groups.lock();
@@ -362,12 +444,23 @@ impl Alerting {
             self.stats.lock().entry(name).or_default().failed += 1;
         }
         self.finish(&flush, result.is_ok());
+        // What the receiver was told, for the next holder of the rule. Sent, then saved: a
+        // crash in between sends it again (at least once).
+        self.share().await;
+    }
+
+    /// Where a single node keeps its alert state; a cluster node keeps none of its own.
+    fn state_dir(&self) -> Option<&Path> {
+        self.config
+            .data_dir
+            .as_deref()
+            .filter(|_| self.shared.is_none())
     }
 
     /// Saves the state file, if there is a data directory. Failures are logged: alerting
     /// goes on in memory.
     pub fn persist(&self) {
-        let Some(dir) = &self.config.data_dir else {
+        let Some(dir) = self.state_dir() else {
             return;
         };
         let mut saved = self.save.lock();
@@ -397,9 +490,12 @@ impl Alerting {
         }
     }
 
-    /// Rule states by name.
+    /// Rule states by name; on a cluster node every rule's, wherever it is evaluated.
     pub fn states(&self) -> BTreeMap<String, RuleState> {
-        self.states.lock().clone()
+        match self.cluster_view() {
+            Some(all) => all.into_iter().map(|(name, r)| (name, r.state)).collect(),
+            None => self.states.lock().clone(),
+        }
     }
 
     /// Ids of the silences muting `labels` now.
@@ -409,28 +505,43 @@ impl Alerting {
 
     /// Every silence.
     pub fn silences(&self) -> Vec<Silence> {
+        self.refresh();
         self.silences.lock().list()
     }
 
     /// Creates a silence.
-    pub fn silence_create(&self, req: SilenceRequest) -> Result<Silence, SilenceError> {
+    pub async fn silence_create(&self, req: SilenceRequest) -> Result<Silence, SilenceError> {
         let id = format!("{:032x}", rand::random::<u128>());
-        let s = self.silences.lock().create(req, id, self.clock.now_ms())?;
-        self.log_silence(&s);
-        Ok(s)
+        let s = self.silences.lock().prepare(req, id, self.clock.now_ms())?;
+        self.keep_silence(s).await
     }
 
     /// Expires a silence now.
-    pub fn silence_expire(&self, id: &str) -> Result<Silence, SilenceError> {
-        let s = self.silences.lock().expire(id, self.clock.now_ms())?;
-        self.log_silence(&s);
-        Ok(s)
+    pub async fn silence_expire(&self, id: &str) -> Result<Silence, SilenceError> {
+        self.refresh();
+        let s = self.silences.lock().expired(id, self.clock.now_ms())?;
+        self.keep_silence(s).await
+    }
+
+    /// Stores a new or changed silence (the cluster's bucket, else the silence log), then
+    /// applies it here. Only a cluster that cannot store it refuses it: every node must
+    /// see the same silences.
+    async fn keep_silence(&self, silence: Silence) -> Result<Silence, SilenceError> {
+        match &self.shared {
+            Some(shared) => shared
+                .put_silence(silence.clone())
+                .await
+                .map_err(SilenceError::Unavailable)?,
+            None => self.log_silence(&silence),
+        }
+        self.silences.lock().upsert(silence.clone());
+        Ok(silence)
     }
 
     /// Appends a new or changed silence to the silence log. Failures are logged: the
     /// silence holds in memory.
     fn log_silence(&self, silence: &Silence) {
-        let Some(dir) = &self.config.data_dir else {
+        let Some(dir) = self.state_dir() else {
             return;
         };
         let _saving = self.save.lock();
@@ -444,7 +555,7 @@ impl Alerting {
 
     /// Rewrites the silence log with one line per silence kept (forgotten ones dropped).
     fn compact_silences(&self) {
-        let Some(dir) = &self.config.data_dir else {
+        let Some(dir) = self.state_dir() else {
             return;
         };
         let _saving = self.save.lock();
@@ -478,7 +589,40 @@ impl Alerting {
         ];
         #[cfg(unix)]
         tasks.push(tokio::spawn(self.clone().sighup_loop()));
+        if let Some(shared) = &self.shared {
+            tasks.extend(shared.spawn());
+            if self.config.rules_file.is_some() {
+                tasks.push(tokio::spawn(self.clone().publish_loop()));
+            }
+        }
         tasks
+    }
+
+    /// Publishes this node's `--rules` to the cluster, retrying until NATS takes them.
+    async fn publish_loop(self: Arc<Self>) {
+        loop {
+            match self.publish_rules().await {
+                Ok(()) => return,
+                Err(e) => tracing::warn!(error = %e, "alert rules not shared yet; retrying"),
+            }
+            tokio::time::sleep(Duration::from_secs(1)).await;
+        }
+    }
+
+    /// One evaluation at the step boundary `at`: on a cluster node, settle which rules
+    /// it holds first and save what changed after.
+    async fn evaluate_round(self: &Arc<Self>, at: i64) {
+        self.refresh();
+        let only = self.claim().await;
+        let me = self.clone();
+        if tokio::task::spawn_blocking(move || me.evaluate_only(at, only.as_ref()))
+            .await
+            .is_err()
+        {
+            tracing::error!("alert evaluation panicked");
+        }
+        self.share().await;
+        self.forget_silences(at).await;
     }
 
     /// A little past each step boundary, so samples stamped just before it have arrived.
@@ -498,13 +642,7 @@ impl Alerting {
             let boundary = (now - lag).div_euclid(step) * step;
             if boundary > last {
                 last = boundary;
-                let me = self.clone();
-                if tokio::task::spawn_blocking(move || me.evaluate(boundary))
-                    .await
-                    .is_err()
-                {
-                    tracing::error!("alert evaluation panicked");
-                }
+                self.evaluate_round(boundary).await;
                 continue;
             }
             let wait = (boundary + step + lag - now).clamp(1, step + lag);
@@ -532,7 +670,13 @@ impl Alerting {
             return;
         };
         while hup.recv().await.is_some() {
-            if let Err(e) = self.reload() {
+            let me = self.clone();
+            let reloaded = match tokio::task::spawn_blocking(move || me.reload()).await {
+                Ok(Ok(_)) => self.publish_rules().await,
+                Ok(Err(e)) => Err(e),
+                Err(_) => continue,
+            };
+            if let Err(e) = reloaded {
                 tracing::error!(error = %e, "alert rules not reloaded; the old rules keep running");
             }
         }

@@ -34,6 +34,10 @@ pub enum RulesError {
     /// Reload was asked for but the server was started without `--rules`.
     #[error("no rules file configured: start the server with --rules FILE")]
     NoFile,
+    /// The rules were read but could not be handed to the rest of the cluster (NATS is
+    /// unreachable); this node runs them, the others keep theirs.
+    #[error("cannot share the rules with the cluster: {0}")]
+    Shared(String),
 }
 
 /// What a rule does when its expression returns no line, or a line whose last value is NaN.
@@ -157,6 +161,8 @@ pub struct RuleSet {
     pub receivers: Vec<Receiver>,
     /// Rules in file order.
     pub rules: Vec<Rule>,
+    /// The text they were parsed from, which a cluster node hands to the others.
+    pub source: String,
 }
 
 impl RuleSet {
@@ -181,6 +187,7 @@ impl RuleSet {
             external_url: raw
                 .external_url
                 .map(|u| u.trim_end_matches('/').to_string()),
+            source: src.to_string(),
             ..RuleSet::default()
         };
         for r in raw.receivers {

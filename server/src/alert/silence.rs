@@ -20,6 +20,9 @@ pub enum SilenceError {
     /// No silence has this id.
     #[error("no silence with id '{0}'")]
     NotFound(String),
+    /// The silence could not be stored where every node of the cluster sees it.
+    #[error("cannot store the silence in the cluster: {0}")]
+    Unavailable(String),
 }
 
 fn invalid(field: impl Into<String>, reason: impl Into<String>) -> SilenceError {
@@ -244,9 +247,10 @@ impl Silences {
         self.all.iter().map(|c| c.silence.clone()).collect()
     }
 
-    /// Validates and adds a silence; returns it.
-    pub fn create(
-        &mut self,
+    /// Validates a new silence against the fields and the limits, without adding it: the
+    /// caller stores it first (a log, or the cluster's bucket), then [`Silences::upsert`]s.
+    pub fn prepare(
+        &self,
         req: SilenceRequest,
         id: String,
         now: i64,
@@ -280,25 +284,42 @@ impl Silences {
             created_by: req.created_by,
             updated_at: now,
         };
-        let compiled = Compiled::new(silence)?;
-        let out = compiled.silence.clone();
-        self.all.push(compiled);
-        Ok(out)
+        // Compiled once here so a bad regex is refused before anything is stored.
+        Compiled::new(silence.clone())?;
+        Ok(silence)
     }
 
-    /// Ends a silence now; expiring an expired one is a no-op.
-    pub fn expire(&mut self, id: &str, now: i64) -> Result<Silence, SilenceError> {
-        let c = self
+    /// Adds `silence`, or replaces the one with its id. One whose matchers do not compile
+    /// (only possible for one stored by another version) is left out.
+    pub fn upsert(&mut self, silence: Silence) {
+        let Ok(compiled) = Compiled::new(silence) else {
+            return;
+        };
+        match self
             .all
             .iter_mut()
-            .find(|c| c.silence.id == id)
-            .ok_or_else(|| SilenceError::NotFound(id.to_string()))?;
-        if c.silence.ends_at > now {
-            c.silence.ends_at = now;
-            c.silence.starts_at = c.silence.starts_at.min(now);
-            c.silence.updated_at = now;
+            .find(|c| c.silence.id == compiled.silence.id)
+        {
+            Some(c) => *c = compiled,
+            None => self.all.push(compiled),
         }
-        Ok(c.silence.clone())
+    }
+
+    /// The silence `id` as it is once expired at `now`, without changing it (see
+    /// [`Silences::prepare`]).
+    pub fn expired(&self, id: &str, now: i64) -> Result<Silence, SilenceError> {
+        let mut s = self
+            .all
+            .iter()
+            .find(|c| c.silence.id == id)
+            .map(|c| c.silence.clone())
+            .ok_or_else(|| SilenceError::NotFound(id.to_string()))?;
+        if s.ends_at > now {
+            s.ends_at = now;
+            s.starts_at = s.starts_at.min(now);
+            s.updated_at = now;
+        }
+        Ok(s)
     }
 
     /// Ids of the active silences that match `labels`.
@@ -306,6 +327,15 @@ impl Silences {
         self.all
             .iter()
             .filter(|c| silence_state(&c.silence, now) == "active" && c.matches(labels))
+            .map(|c| c.silence.id.clone())
+            .collect()
+    }
+
+    /// Ids of the silences expired for longer than a day, which [`Silences::gc`] forgets.
+    pub fn forgettable(&self, now: i64) -> Vec<String> {
+        self.all
+            .iter()
+            .filter(|c| now - c.silence.ends_at >= EXPIRED_RETENTION_MS)
             .map(|c| c.silence.id.clone())
             .collect()
     }
@@ -341,6 +371,26 @@ mod tests {
     use super::*;
 
     const NOW: i64 = 1_700_000_000_000;
+
+    /// What a node does: prepare, then (once stored) upsert.
+    impl Silences {
+        fn create(
+            &mut self,
+            req: SilenceRequest,
+            id: String,
+            now: i64,
+        ) -> Result<Silence, SilenceError> {
+            let silence = self.prepare(req, id, now)?;
+            self.upsert(silence.clone());
+            Ok(silence)
+        }
+
+        fn expire(&mut self, id: &str, now: i64) -> Result<Silence, SilenceError> {
+            let s = self.expired(id, now)?;
+            self.upsert(s.clone());
+            Ok(s)
+        }
+    }
 
     fn req(matchers: serde_json::Value, ends: &str) -> SilenceRequest {
         serde_json::from_value(serde_json::json!({

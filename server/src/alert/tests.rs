@@ -46,7 +46,15 @@ impl Fixture {
             external_url: "http://sextant.test".into(),
             ..AlertingConfig::default()
         };
-        Alerting::new(self.store.clone(), self.clock.clone(), config).unwrap()
+        let database = self.store.clone();
+        Alerting::new(
+            self.store.clone(),
+            database,
+            self.clock.clone(),
+            config,
+            None,
+        )
+        .unwrap()
     }
 
     /// Publishes `value` for `node` at the clock's time.
@@ -132,8 +140,8 @@ fn pending_then_firing_then_resolved_over_real_data() {
     assert_eq!(flushes[0].reason, "all alerts resolved");
 }
 
-#[test]
-fn silences_suppress_notifications_but_not_evaluation() {
+#[tokio::test]
+async fn silences_suppress_notifications_but_not_evaluation() {
     let f = Fixture::new("silence");
     let a = f.alerting(&RULES.replace("for = \"2s\"", ""));
     let req: SilenceRequest = serde_json::from_value(serde_json::json!({
@@ -141,7 +149,7 @@ fn silences_suppress_notifications_but_not_evaluation() {
         "endsAt": silence::format_time(T0 + 60_000),
     }))
     .unwrap();
-    let s = a.silence_create(req).unwrap();
+    let s = a.silence_create(req).await.unwrap();
     f.step(&a, &[("a", 90.0), ("b", 95.0)]);
     assert_eq!(state_of(&a), "firing");
     let flushes = a.plan(f.clock.now_ms());
@@ -153,15 +161,15 @@ fn silences_suppress_notifications_but_not_evaluation() {
         .collect();
     assert_eq!(nodes, ["b"], "the silenced instance is left out");
     a.finish(&flushes[0], true);
-    a.silence_expire(&s.id).unwrap();
+    a.silence_expire(&s.id).await.unwrap();
     f.clock.advance(2 * STEP);
     let flushes = a.plan(f.clock.now_ms());
     assert_eq!(flushes.len(), 1);
     assert_eq!(flushes[0].reason, "new alerts added");
 }
 
-#[test]
-fn state_survives_a_restart_without_refiring() {
+#[tokio::test]
+async fn state_survives_a_restart_without_refiring() {
     let f = Fixture::new("restart");
     let rules = RULES.replace("for = \"2s\"", "for = \"3s\"");
     {
@@ -178,7 +186,7 @@ fn state_survives_a_restart_without_refiring() {
             "endsAt": silence::format_time(T0 + 600_000),
         }))
         .unwrap();
-        a.silence_create(req).unwrap();
+        a.silence_create(req).await.unwrap();
         // One line appended to the silence log; the state file does not repeat it.
         let data = f.dir.join("data");
         let log = std::fs::read_to_string(state::silences_path(&data)).unwrap();

@@ -4,7 +4,10 @@
 //!
 //! A series belongs to partition `identity(tags) mod P`; every node accepts publishes,
 //! only a partition's owners store it, applying its messages from the stream in order.
+//! Each alert rule is evaluated by one live member, chosen the same way, with its state,
+//! the rules and the silences in KV buckets ([`ClusterAlerts`]).
 
+mod alerts;
 mod consume;
 mod log;
 mod message;
@@ -19,6 +22,7 @@ use async_nats::jetstream;
 use serde::{Deserialize, Serialize};
 use sextant_store::{Store, StoreConfig, StreamPositions};
 
+pub use alerts::{ClusterAlerts, ALERTS_BUCKET, SILENCES_BUCKET};
 pub use log::{JetStreamLog, LogCounters};
 pub use query::ClusterDatabase;
 pub use status::{ClusterStatus, PartitionState, Peer};
@@ -84,21 +88,22 @@ pub fn subject(p: u32) -> String {
 /// hashing: each member scores `hash(member, p)` and the best win, so a join or a leave
 /// moves only the partitions whose winners changed.
 pub fn owners_of(members: &[String], p: u32, owners: usize) -> Vec<String> {
+    rendezvous(members, &p.to_le_bytes(), owners)
+}
+
+/// The `n` members with the highest `hash(member, key)`: who holds `key`.
+pub fn rendezvous(members: &[String], key: &[u8], n: usize) -> Vec<String> {
     let mut scored: Vec<(u64, &String)> = members
         .iter()
         .map(|m| {
-            let mut key = m.as_bytes().to_vec();
-            key.push(0);
-            key.extend_from_slice(&p.to_le_bytes());
-            (xxhash_rust::xxh3::xxh3_64(&key), m)
+            let mut bytes = m.as_bytes().to_vec();
+            bytes.push(0);
+            bytes.extend_from_slice(key);
+            (xxhash_rust::xxh3::xxh3_64(&bytes), m)
         })
         .collect();
     scored.sort_unstable_by(|a, b| b.cmp(a));
-    scored
-        .into_iter()
-        .take(owners)
-        .map(|(_, m)| m.clone())
-        .collect()
+    scored.into_iter().take(n).map(|(_, m)| m.clone()).collect()
 }
 
 /// A node joined to a cluster: its log for the write path and its ownership task.
@@ -259,6 +264,16 @@ impl Cluster {
     /// Partition states, members and lag, for `/api/v1/stats` and `/healthcheck`.
     pub fn status(&self) -> Arc<ClusterStatus> {
         self.status.clone()
+    }
+
+    /// Alerting's shared state: rule ownership over the live members, rule states, rules
+    /// and silences in KV. Its tasks start with the alerting subsystem's.
+    pub fn alerts(&self) -> Arc<dyn crate::alert::SharedAlerts> {
+        Arc::new(ClusterAlerts::new(
+            self.js.clone(),
+            self.status.clone(),
+            self.config.member_ttl,
+        ))
     }
 
     /// Starts heartbeats and ownership; the task consumes the partitions this node owns

@@ -1,6 +1,8 @@
 //! Handlers of the alerting API: rules (list, reload), alerts, delivery stats and
 //! silences (create, list, expire).
 
+use std::collections::BTreeMap;
+
 use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::routing::{delete, get, post};
@@ -9,6 +11,7 @@ use serde_json::{json, Value};
 
 use super::{ApiError, AppState};
 use crate::alert::eval::AlertState;
+use crate::alert::notify::Status;
 use crate::alert::rules::RulesError;
 use crate::alert::silence::{format_time, silence_state, Silence, SilenceError, SilenceRequest};
 
@@ -29,6 +32,10 @@ impl From<RulesError> for ApiError {
             RulesError::Invalid { .. } | RulesError::NoFile | RulesError::Io { .. } => {
                 ApiError::BadRequest(e.to_string())
             }
+            RulesError::Shared(_) => ApiError::Unavailable {
+                message: e.to_string(),
+                retry_after: 1,
+            },
         }
     }
 }
@@ -38,6 +45,10 @@ impl From<SilenceError> for ApiError {
         match e {
             SilenceError::Invalid { .. } => ApiError::BadRequest(e.to_string()),
             SilenceError::NotFound(_) => ApiError::NotFound(e.to_string()),
+            SilenceError::Unavailable(_) => ApiError::Unavailable {
+                message: e.to_string(),
+                retry_after: 1,
+            },
         }
     }
 }
@@ -47,11 +58,20 @@ fn time(ms: Option<i64>) -> Value {
         .unwrap_or(Value::Null)
 }
 
-/// Every rule with its definition, state, last evaluation and instances.
+/// Every rule with its definition, state, last evaluation and instances; on a cluster
+/// node every rule's, with the node that evaluated it (`evaluatedBy`).
 pub async fn rules_list(State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
     let alerting = &state.alerting;
+    alerting.refresh();
     let set = alerting.rules();
-    let states = alerting.states();
+    let view = alerting.cluster_view();
+    let states = match &view {
+        Some(v) => v
+            .iter()
+            .map(|(n, r)| (n.clone(), r.state.clone()))
+            .collect(),
+        None => alerting.states(),
+    };
     let rules: Vec<Value> = set
         .rules
         .iter()
@@ -75,6 +95,12 @@ pub async fn rules_list(State(state): State<AppState>) -> Result<Json<Value>, Ap
                     })
                     .collect();
                 m.insert("alerts".into(), Value::Array(alerts));
+                if let Some(v) = &view {
+                    m.insert(
+                        "evaluatedBy".into(),
+                        json!(v.get(&rule.name).map(|r| &r.node)),
+                    );
+                }
             }
             v
         })
@@ -98,28 +124,41 @@ pub async fn rules_list(State(state): State<AppState>) -> Result<Json<Value>, Ap
 }
 
 /// Re-reads the rules file; a bad file is a 400 naming the line, and the old rules stay.
+/// A cluster node then hands the rules to every node (503 if NATS does not take them).
 pub async fn rules_reload(State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
     let alerting = state.alerting.clone();
     let n = tokio::task::spawn_blocking(move || alerting.reload())
         .await
         .map_err(|e| ApiError::Internal(format!("reload panicked: {e}")))??;
+    state.alerting.publish_rules().await?;
     Ok(Json(json!({"status": "reloaded", "rules": n})))
 }
 
-/// Every pending, firing and resolved instance of every rule.
+/// Every pending, firing and resolved instance of every rule; on a cluster node with the
+/// node that evaluates it (`evaluatedBy`) and what each receiver was told (`notified`).
 pub async fn alerts_list(State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
     let alerting = &state.alerting;
+    alerting.refresh();
     let set = alerting.rules();
+    let view = alerting.cluster_view();
+    let states = match &view {
+        Some(v) => v
+            .iter()
+            .map(|(n, r)| (n.clone(), r.state.clone()))
+            .collect(),
+        None => alerting.states(),
+    };
     let mut alerts = Vec::new();
-    for (name, st) in alerting.states() {
+    for (name, st) in states {
         let url = set
             .rules
             .iter()
             .find(|r| r.name == name)
             .map(|r| alerting.graph_url(r));
+        let shared = view.as_ref().and_then(|v| v.get(&name));
         for i in st.instances.values() {
             let silenced_by = alerting.silenced_by(&i.labels);
-            alerts.push(json!({
+            let mut alert = json!({
                 "rule": name,
                 "state": i.state,
                 "labels": i.labels,
@@ -133,7 +172,17 @@ pub async fn alerts_list(State(state): State<AppState>) -> Result<Json<Value>, A
                 "silenced": !silenced_by.is_empty() && i.state != AlertState::Pending,
                 "silencedBy": silenced_by,
                 "generatorURL": url,
-            }));
+            });
+            if let Some(r) = shared {
+                let notified: BTreeMap<&str, Status> = r
+                    .groups
+                    .values()
+                    .filter_map(|g| Some((g.receiver.as_str(), *g.sent.get(&i.fingerprint)?)))
+                    .collect();
+                alert["evaluatedBy"] = json!(r.node);
+                alert["notified"] = json!(notified);
+            }
+            alerts.push(alert);
         }
     }
     Ok(Json(json!({"alerts": alerts})))
@@ -169,7 +218,7 @@ pub async fn silences_create(
 ) -> Result<Json<Value>, ApiError> {
     let req: SilenceRequest = serde_json::from_slice(&body)
         .map_err(|e| ApiError::BadRequest(format!("invalid silence: {e}")))?;
-    let s = state.alerting.silence_create(req)?;
+    let s = state.alerting.silence_create(req).await?;
     let mut v = silence_json(&s, state.alerting.now_ms());
     if let Value::Object(m) = &mut v {
         m.insert("silenceID".into(), json!(s.id));
@@ -194,6 +243,6 @@ pub async fn silences_expire(
     State(state): State<AppState>,
     Path(id): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
-    let s = state.alerting.silence_expire(&id)?;
+    let s = state.alerting.silence_expire(&id).await?;
     Ok(Json(silence_json(&s, state.alerting.now_ms())))
 }
