@@ -6,26 +6,25 @@
 //!
 //! Throughout, every query sent to a live node answers 200, marked partial only while the
 //! cluster is disturbed; afterwards every node counts every acknowledged datapoint exactly
-//! once; an alert rule fires during the load and resolves after it, once each (that part
-//! needs cluster alerting, see [`CLUSTER_ALERTS`]).
+//! once; an alert rule fires during the load and resolves after it, notified once each
+//! although its evaluator may be the node killed (see [`CLUSTER_ALERTS`]).
 
 #[path = "common/cluster.rs"]
 mod common;
+#[path = "common/webhook.rs"]
+mod webhook;
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{TcpListener, TcpStream};
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, RwLock};
+use std::sync::RwLock;
 use std::time::{Duration, Instant};
 
-use common::{
-    js_ready, nats_cluster, nats_urls, node_with_env, stats, DataDir, OWNERS, PARTITIONS,
-};
+use common::{js_ready, nats_cluster, nats_urls, node_with_env, stats, DataDir, PARTITIONS};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use serde_json::Value;
 use sextant_e2e::{now_ms, TestServer, DEADLINE};
+use webhook::Receiver;
 
 /// Datapoints per publish (a *round*): each a gauge of value 1 on a series of its own
 /// (tags `round` and `point`), all at the round's timestamp. A gauge sent again at the same
@@ -41,10 +40,11 @@ const PUBLISH_EVERY: Duration = Duration::from_millis(100);
 const QUERY_EVERY: Duration = Duration::from_millis(200);
 /// The cluster-wide question asked during the load.
 const LOAD_QUERY: &str = "/api/v1/graph?q=name,chaos,:eq,:sum&s=e-1m&step=1s&format=stats.json";
-/// Whether the alert assertions run. They need cluster alerting (one evaluator per rule,
-/// its state in KV: branch `cluster-alerts`); without it every node evaluates the rule
-/// over its own partitions and each one notifies. The rule and the receiver run either way.
-const CLUSTER_ALERTS: bool = false;
+/// Whether the alert assertions run (and a plan may kill the rule's evaluator). They need
+/// cluster alerting (one evaluator per rule, its state in KV, from branch
+/// `cluster-alerts`); without it every node evaluates the rule and each one notifies. The
+/// rule and the receiver run either way.
+const CLUSTER_ALERTS: bool = true;
 /// The rule keeps firing this long after its condition stops: longer than a gap in the
 /// load while a stream leader is re-elected (~5 s, docs/cluster.md) and a publish times
 /// out (10 s), so it fires once for the whole load.
@@ -56,8 +56,11 @@ const IDS: [&str; 3] = ["c0", "c1", "c2"];
 /// replay goes through the same states on a faster or slower machine.
 #[derive(Debug)]
 struct Plan {
-    /// Index of the Sextant node to kill.
+    /// Index of the Sextant node to kill...
     node: usize,
+    /// ...unless this says to kill the node evaluating the alert rule (so the rule moves
+    /// while it fires).
+    kill_evaluator: bool,
     /// Index of the nats-server to kill.
     nats: usize,
     /// Rounds acknowledged before the node is killed.
@@ -81,6 +84,7 @@ impl Plan {
     fn draw(rng: &mut StdRng) -> Plan {
         Plan {
             node: rng.gen_range(0..IDS.len()),
+            kill_evaluator: rng.gen_bool(0.5),
             nats: rng.gen_range(0..3),
             warm_up: rng.gen_range(15..40),
             until_expired: rng.gen_bool(0.5),
@@ -316,6 +320,8 @@ struct Ledger {
     unexpected: Vec<String>,
     attempts: u64,
     retries: u64,
+    /// The longest time without an acknowledgement: what [`KEEP_FIRING`] must outlast.
+    longest_gap: Duration,
 }
 
 /// Sends a round to a random live node every [`PUBLISH_EVERY`], an uncertain round again
@@ -325,6 +331,7 @@ fn publish(load: &Load<'_>, mut rng: StdRng) -> Ledger {
     let mut retry: VecDeque<u64> = VecDeque::new();
     let mut pace = Pace::new(PUBLISH_EVERY);
     let mut stopped_at = None;
+    let mut last_ack = Instant::now();
     while !load.abort.load(Ordering::Relaxed) {
         if load.stop.load(Ordering::Relaxed) {
             let since = *stopped_at.get_or_insert_with(Instant::now);
@@ -358,6 +365,8 @@ fn publish(load: &Load<'_>, mut rng: StdRng) -> Ledger {
             Ok(a) if a.status == 200 => {
                 ledger.acked.insert(round);
                 ledger.uncertain.remove(&round);
+                ledger.longest_gap = ledger.longest_gap.max(last_ack.elapsed());
+                last_ack = Instant::now();
                 load.acked.fetch_add(1, Ordering::Relaxed);
             }
             Ok(a) if a.status == 503 => {
@@ -434,111 +443,36 @@ fn body_partial(body: &str) -> Option<(u64, u64)> {
     Some((v["missingPartitions"].as_u64()?, v["partitions"].as_u64()?))
 }
 
-/// The partitions a node's `/api/v1/stats` `cluster` section shows live.
-fn live(c: &Value) -> BTreeSet<u64> {
-    c["partitions"]
-        .as_object()
-        .into_iter()
-        .flatten()
-        .filter(|(_, s)| s["state"] == "live")
-        .filter_map(|(p, _)| p.parse().ok())
-        .collect()
-}
-
-/// What each node shows of the cluster, in short: its partitions not live, and its view
-/// of each peer where that is not what the peer has live. For failure messages.
-fn snapshot(nodes: &[Node]) -> String {
+/// The `cluster` stats of every node that runs; with `all`, an error naming any that
+/// does not.
+fn seen(nodes: &[Node], all: bool) -> Result<BTreeMap<&'static str, Value>, String> {
     let mut seen = BTreeMap::new();
     for n in nodes {
         let guard = n.server.read().expect("node lock");
-        if let Some(c) = guard.as_ref().and_then(|s| {
-            let a = sextant_e2e::get(&s.at("/api/v1/stats"));
-            (a.status == 200).then(|| a.json()["cluster"].clone())
-        }) {
-            seen.insert(n.id, c);
-        }
-    }
-    let mut out = Vec::new();
-    for (id, c) in &seen {
-        let not_live: Vec<String> = c["partitions"]
-            .as_object()
-            .into_iter()
-            .flatten()
-            .filter(|(_, s)| s["state"] != "live")
-            .map(|(p, s)| format!("{p}:{}", s["state"]))
-            .collect();
-        let mut line = format!(
-            "{id}: members {}, owns {}, not live {not_live:?}",
-            c["members"], c["owned"]
-        );
-        for (peer, now) in seen.iter().filter(|(peer, _)| *peer != id) {
-            let view = view_of(c, peer);
-            if view != live(now) {
-                line += &format!(", sees {peer} live {view:?} (has {:?})", live(now));
+        match guard.as_ref() {
+            Some(server) => {
+                seen.insert(n.id, stats(server));
             }
+            None if all => return Err(format!("{} is down", n.id)),
+            None => {}
         }
-        out.push(line);
     }
-    out.join("; ")
+    Ok(seen)
 }
 
-/// The partitions node stats `c` says `peer` has live, as its routing view holds them.
-fn view_of(c: &Value, peer: &str) -> BTreeSet<u64> {
-    c["peers"][peer]["live"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .filter_map(Value::as_u64)
-        .collect()
-}
-
-/// Why the cluster is not whole yet, or `None` when it is: every node runs, sees every
-/// member and has every partition it owns live (and applied up to the stream's head when
-/// `caught_up`); between them the nodes own F copies of every partition; and each node's
-/// routing view (`peers`: each member's live partitions as its last heartbeat listed
-/// them) is what each peer has live now. A view that lags behind a change routes a
-/// query to a peer that let the partition go, or away from one that has it live: then a
-/// partition may go missing although an owner has it live.
+/// Why the cluster is not whole yet ([`common::not_whole`]), or `None`.
 fn not_whole(nodes: &[Node], caught_up: bool) -> Option<String> {
-    let mut seen = BTreeMap::new();
-    for n in nodes {
-        let guard = n.server.read().expect("node lock");
-        let Some(server) = guard.as_ref() else {
-            return Some(format!("{} is down", n.id));
-        };
-        seen.insert(n.id, stats(server));
+    match seen(nodes, true) {
+        Ok(seen) => common::not_whole(&seen, &IDS, caught_up),
+        Err(why) => Some(why),
     }
-    let mut owned = 0;
-    let mut covered = BTreeSet::new();
-    for (id, c) in &seen {
-        let members: Vec<&str> = c["members"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .filter_map(Value::as_str)
-            .collect();
-        if members != IDS {
-            return Some(format!("{id} sees members {members:?}"));
-        }
-        if c["catchingUp"] != 0 {
-            return Some(format!("{id} is catching up {}", c["catchingUp"]));
-        }
-        if caught_up && c["lag"] != 0 {
-            return Some(format!("{id} lags {}", c["lag"]));
-        }
-        owned += c["owned"].as_u64().unwrap_or(0);
-        covered.extend(live(c));
-        for (peer, now) in seen.iter().filter(|(peer, _)| *peer != id) {
-            if view_of(c, peer) != live(now) {
-                return Some(format!("{id}'s view of {peer} is not what {peer} has live"));
-            }
-        }
-    }
-    let want = u64::from(PARTITIONS) * OWNERS as u64;
-    if owned != want {
-        return Some(format!("{owned} partition copies owned, not {want}"));
-    }
-    (covered.len() as u32 != PARTITIONS).then(|| format!("only {covered:?} are live"))
+}
+
+/// What the running nodes show of the cluster, for failure messages.
+fn snapshot(nodes: &[Node]) -> String {
+    seen(nodes, false)
+        .map(|seen| common::describe(&seen))
+        .unwrap_or_default()
 }
 
 /// How long the cluster must be seen whole, poll after poll, before the test counts it
@@ -550,12 +484,13 @@ const QUIET: Duration = Duration::from_secs(4);
 /// Waits until JetStream (every stream led, every replica current) and the nodes
 /// ([`not_whole`]) have been whole at every poll for [`QUIET`]; the last reason on a
 /// timeout.
-fn wait_whole(nodes: &[Node], nats: &[common::Nats], caught_up: bool) {
+fn wait_whole(nodes: &[Node], nats: &mut [common::Nats], caught_up: bool) {
     let start = Instant::now();
     let mut whole_since: Option<Instant> = None;
     loop {
-        let why = match nats.iter().find(|s| s.running()) {
-            Some(s) => common::js_not_whole(s.port),
+        let running = nats.iter_mut().find_map(|s| s.running().then_some(s.port));
+        let why = match running {
+            Some(port) => common::js_not_whole(port),
             None => Some("no nats-server runs".to_string()),
         }
         .or_else(|| not_whole(nodes, caught_up));
@@ -585,76 +520,22 @@ fn wait_acked(load: &Load<'_>, n: u64) {
     });
 }
 
-/// A webhook receiver on loopback: records every body it is sent, answers 200.
-struct Receiver {
-    url: String,
-    bodies: Arc<Mutex<Vec<Value>>>,
+/// Notifications about the rule whose group status is `status`.
+fn notified(hook: &Receiver, status: &str) -> usize {
+    hook.bodies()
+        .iter()
+        .filter(|b| b["groupLabels"]["alertname"] == "ChaosLoad" && b["status"] == status)
+        .count()
 }
 
-impl Receiver {
-    fn start() -> Receiver {
-        let listener = TcpListener::bind("127.0.0.1:0").expect("bind the receiver");
-        let url = format!(
-            "http://{}/hook",
-            listener.local_addr().expect("its address")
-        );
-        let bodies: Arc<Mutex<Vec<Value>>> = Arc::default();
-        let b = bodies.clone();
-        std::thread::spawn(move || {
-            for stream in listener.incoming().flatten() {
-                if let Some(body) = serve(stream) {
-                    b.lock().expect("receiver lock").push(body);
-                }
-            }
-        });
-        Receiver { url, bodies }
-    }
-
-    /// Notifications about the rule whose group status is `status`.
-    fn count(&self, status: &str) -> usize {
-        self.bodies
-            .lock()
-            .expect("receiver lock")
-            .iter()
-            .filter(|b| b["groupLabels"]["alertname"] == "ChaosLoad" && b["status"] == status)
-            .count()
-    }
-
-    /// Distinct `startsAt` of the rule's alerts: one per time it started firing.
-    fn starts(&self) -> BTreeSet<String> {
-        self.bodies
-            .lock()
-            .expect("receiver lock")
-            .iter()
-            .flat_map(|b| b["alerts"].as_array().cloned().unwrap_or_default())
-            .filter(|a| a["labels"]["alertname"] == "ChaosLoad")
-            .filter_map(|a| a["startsAt"].as_str().map(str::to_string))
-            .collect()
-    }
-}
-
-/// Reads one HTTP request (headers, then `content-length` bytes) and answers 200.
-fn serve(stream: TcpStream) -> Option<Value> {
-    let mut reader = BufReader::new(stream.try_clone().ok()?);
-    let mut len = 0usize;
-    loop {
-        let mut line = String::new();
-        if reader.read_line(&mut line).ok()? == 0 {
-            return None;
-        }
-        if let Some(v) = line.to_ascii_lowercase().strip_prefix("content-length:") {
-            len = v.trim().parse().ok()?;
-        }
-        if line == "\r\n" {
-            break;
-        }
-    }
-    let mut body = vec![0; len];
-    reader.read_exact(&mut body).ok()?;
-    let mut stream = stream;
-    let answer = "HTTP/1.1 200 OK\r\ncontent-length: 0\r\nconnection: close\r\n\r\n";
-    stream.write_all(answer.as_bytes()).ok()?;
-    serde_json::from_slice(&body).ok()
+/// Distinct `startsAt` of the rule's alerts: one per time it started firing.
+fn starts(hook: &Receiver) -> BTreeSet<String> {
+    hook.bodies()
+        .iter()
+        .flat_map(|b| b["alerts"].as_array().cloned().unwrap_or_default())
+        .filter(|a| a["labels"]["alertname"] == "ChaosLoad")
+        .filter_map(|a| a["startsAt"].as_str().map(str::to_string))
+        .collect()
 }
 
 /// The rules file every node is given: `ChaosLoad` holds while datapoints of the load
@@ -688,6 +569,22 @@ fn log(t0: Instant, what: &str) {
     println!("[{:6.1} s] {what}", t0.elapsed().as_secs_f64());
 }
 
+/// The index of the node evaluating the rule, as `/api/v1/rules` names it
+/// (`evaluatedBy`, cluster alerting).
+fn evaluator(nodes: &[Node]) -> usize {
+    common::wait_until("a node to name the rule's evaluator", || {
+        let a = send(&format!("{}/api/v1/rules", nodes[0].url), None).ok()?;
+        let rules: Value = serde_json::from_str(&a.body).ok()?;
+        let by = rules["rules"]
+            .as_array()?
+            .iter()
+            .find(|r| r["name"] == "ChaosLoad")?["evaluatedBy"]
+            .as_str()?
+            .to_string();
+        IDS.iter().position(|id| *id == by)
+    })
+}
+
 /// Kills and restarts as `plan` says, during the load; returns the windows during which
 /// the cluster was disturbed: from just before the first kill until the test saw it whole
 /// again after both restarts.
@@ -703,14 +600,19 @@ fn chaos(
     wait_acked(load, plan.warm_up);
     // Fired before anything fails, so the kills test that it does not fire again.
     common::wait_until("the alert's firing notification", || {
-        (hook.count("firing") > 0).then_some(())
+        (notified(hook, "firing") > 0).then_some(())
     });
     log(t0, "warmed up; the alert fired");
-    let victim = &nodes[plan.node];
+    let victim_at = if plan.kill_evaluator && CLUSTER_ALERTS {
+        evaluator(nodes)
+    } else {
+        plan.node
+    };
+    let victim = &nodes[victim_at];
     // While a publish to it is in flight, so that some datapoints are uncertain: the
     // node may have sent them to the stream before it died, or not.
     let start = Instant::now();
-    while load.publishing_to.load(Ordering::SeqCst) != plan.node + 1 {
+    while load.publishing_to.load(Ordering::SeqCst) != victim_at + 1 {
         assert!(
             start.elapsed() < DEADLINE,
             "no publish to {} to cut short",
@@ -721,7 +623,18 @@ fn chaos(
     }
     let mut windows = vec![(Instant::now(), None)];
     victim.kill();
-    log(t0, &format!("SIGKILLed node {}", victim.id));
+    log(
+        t0,
+        &format!(
+            "SIGKILLed node {}{}",
+            victim.id,
+            if plan.kill_evaluator && CLUSTER_ALERTS {
+                ", the rule's evaluator"
+            } else {
+                ""
+            }
+        ),
+    );
     if plan.until_expired {
         common::wait_until("the others to see the killed node leave", || {
             nodes
@@ -779,6 +692,140 @@ fn chaos(
     windows
 }
 
+/// Checks every answer of the query thread: each one 200; a partial one says so in the
+/// header and in the body alike, and overlaps a window of disturbance. Returns when the
+/// partial ones were answered.
+///
+/// Why this check is sound: a query is complete when the node it reached finds, for
+/// every partition, a live owner in its routing view: itself, or a peer whose last
+/// heartbeat listed the partition live (docs/cluster.md). A window opens just before a
+/// kill. It closes only after both restarts, once the test has seen, poll after poll for
+/// [`QUIET`], every JetStream stream led with all replicas current, every partition live
+/// on its owners, and every node's view of every peer exactly what that peer has live
+/// ([`wait_whole`]): by then a consumer the kills left stuck would have shown up as
+/// catching up. The test changes nothing after that, so no partition loses its owner and
+/// no view goes stale: a partial answer sent after the close (or before the first kill,
+/// the cluster having been seen whole the same way) is a partition lost for no reason, a
+/// bug. An answer overlapping a window in any way may be partial (it may be planned on a
+/// view from before the close).
+fn check_queries(
+    t0: Instant,
+    asked: &[Asked],
+    windows: &[(Instant, Option<Instant>)],
+) -> Vec<Instant> {
+    let mut partial = Vec::new();
+    let mut failures = Vec::new();
+    for a in asked {
+        let r = match &a.reply {
+            Ok(r) => r,
+            Err(e) => {
+                failures.push(format!("{}: {e}", a.node));
+                continue;
+            }
+        };
+        if r.status != 200 {
+            failures.push(format!("{}: {} {}", a.node, r.status, r.body));
+            continue;
+        }
+        let body = body_partial(&r.body);
+        let Some(head) = r.partial.as_deref() else {
+            assert!(
+                body.is_none(),
+                "a partial field without the header: {}",
+                r.body
+            );
+            continue;
+        };
+        let (missing, of) = header_partial(head).expect("a well-formed sextant-partial header");
+        assert_eq!(body, Some((missing, of)), "header and body disagree");
+        assert!(
+            missing >= 1 && of == u64::from(PARTITIONS),
+            "{missing} of {of}"
+        );
+        partial.push(a.got);
+        let during = windows
+            .iter()
+            .any(|(from, to)| *from <= a.got && to.is_none_or(|to| a.sent <= to));
+        assert!(
+            during,
+            "{} answered partial ({missing} of {of} partitions missing) {:.1} s into the test, \
+             outside every window of disturbance {:?}; then: {}",
+            a.node,
+            (a.got - t0).as_secs_f64(),
+            windows
+                .iter()
+                .map(|(f, t)| ((*f - t0).as_secs_f64(), t.map(|t| (t - t0).as_secs_f64())))
+                .collect::<Vec<_>>(),
+            a.seen.as_deref().unwrap_or("")
+        );
+    }
+    assert!(
+        failures.is_empty(),
+        "queries that did not answer 200: {failures:?}"
+    );
+    partial
+}
+
+/// Asks `n` for the cluster-wide sum of every round (complete, not partial) and checks it
+/// against what the publisher knows: an acknowledged round counts all of its points once,
+/// an uncertain one at most once each, and no round is counted that was never sent.
+/// Returns the points counted per round.
+fn count(n: &Node, ledger: &Ledger) -> BTreeMap<u64, u64> {
+    let from = ledger.ts.values().min().copied().unwrap_or(0) - 5_000;
+    let q = format!(
+        "/api/v1/graph?q=name,chaos,:eq,:sum,(,round,),:by&s={from}&e={}&step=1s&format=stats.json",
+        now_ms() + 5_000
+    );
+    let a = send(&format!("{}{q}", n.url), None).expect("the final query answers");
+    assert_eq!(a.status, 200, "{}: {}", n.id, a.body);
+    assert_eq!(a.partial, None, "{} answered partial after the chaos", n.id);
+    let j: Value = serde_json::from_str(&a.body).expect("a stats.json body");
+    assert!(j.get("partial").is_none(), "{}", a.body);
+    let metrics = j["metrics"].as_array().cloned().unwrap_or_default();
+    let stats = j["stats"].as_array().cloned().unwrap_or_default();
+    assert_eq!(metrics.len(), stats.len());
+    let mut per_round = BTreeMap::new();
+    for (m, s) in metrics.iter().zip(&stats) {
+        let round: u64 = m["round"]
+            .as_str()
+            .and_then(|r| r.parse().ok())
+            .unwrap_or_else(|| panic!("a line without a round: {m}"));
+        assert!(
+            ledger.ts.contains_key(&round),
+            "round {round} was never sent"
+        );
+        // One timestamp per round: its points fill exactly one step.
+        assert_eq!(s["count"], 1, "round {round} on {}: {s}", n.id);
+        let total = s["total"].as_f64().unwrap_or(f64::NAN);
+        assert!(
+            total.fract() == 0.0 && (1.0..=POINTS as f64).contains(&total),
+            "round {round} on {} sums to {total}",
+            n.id
+        );
+        per_round.insert(round, total as u64);
+    }
+    for r in &ledger.acked {
+        assert_eq!(
+            per_round.get(r).copied(),
+            Some(POINTS as u64),
+            "acknowledged round {r} on {}",
+            n.id
+        );
+    }
+    per_round
+}
+
+/// The rule's alert as node `n` lists it (`/api/v1/alerts`).
+fn alert(n: &Node) -> Option<Value> {
+    let a = send(&format!("{}/api/v1/alerts", n.url), None).ok()?;
+    let j: Value = serde_json::from_str(&a.body).ok()?;
+    j["alerts"]
+        .as_array()?
+        .iter()
+        .find(|a| a["rule"] == "ChaosLoad")
+        .cloned()
+}
+
 #[test]
 fn chaos_under_load() {
     let seed = seed();
@@ -803,7 +850,7 @@ fn chaos_under_load() {
         .iter()
         .map(|id| Node::start(&urls, id, &rules_file))
         .collect();
-    wait_whole(&nodes, &nats, false);
+    wait_whole(&nodes, &mut nats, false);
     log(t0, "cluster up");
 
     let load = Load {
@@ -827,13 +874,15 @@ fn chaos_under_load() {
     log(
         t0,
         &format!(
-            "load done: {} rounds, {} acknowledged, {} uncertain, {} attempts ({} retries), {} queries",
+            "load done: {} rounds, {} acknowledged, {} uncertain, {} attempts ({} retries), \
+             {} queries; longest wait for an acknowledgement {:.1} s",
             ledger.ts.len(),
             ledger.acked.len(),
             ledger.uncertain.len(),
             ledger.attempts,
             ledger.retries,
-            asked.len()
+            asked.len(),
+            ledger.longest_gap.as_secs_f64()
         ),
     );
     assert!(
@@ -842,129 +891,24 @@ fn chaos_under_load() {
         ledger.unexpected
     );
 
-    // Every query answered 200; partial answers say so in the header and in the body
-    // alike, and only overlap a window of disturbance.
-    //
-    // Why this check is sound: a query is complete when the node it reached finds, for
-    // every partition, a live owner in its routing view: itself, or a peer whose last
-    // heartbeat listed the partition live (docs/cluster.md). A window opens just before a
-    // kill. It closes only after both restarts, once the test has seen, poll after poll
-    // for `QUIET`, every JetStream stream led with all replicas current, every partition
-    // live on its owners, and every node's view of every peer exactly what that peer has
-    // live (`wait_whole`): by then a consumer the kills left stuck would have shown up as
-    // catching up. The test changes nothing after that, so no partition loses its owner
-    // and no view goes stale: a partial answer sent after the close (or before the first
-    // kill, the cluster having been seen whole the same way) is a partition lost for no
-    // reason, a bug. An answer overlapping a window in any way may be partial (it may be
-    // planned on a view from before the close).
-    let mut partial = 0;
-    let mut failures = Vec::new();
-    for a in &asked {
-        let r = match &a.reply {
-            Ok(r) => r,
-            Err(e) => {
-                failures.push(format!("{}: {e}", a.node));
-                continue;
-            }
-        };
-        if r.status != 200 {
-            failures.push(format!("{}: {} {}", a.node, r.status, r.body));
-            continue;
-        }
-        let (head, body) = (
-            r.partial.as_deref().map(header_partial),
-            body_partial(&r.body),
-        );
-        match head {
-            None => assert!(
-                body.is_none(),
-                "a partial field without the header: {}",
-                r.body
-            ),
-            Some(h) => {
-                let (missing, of) = h.expect("a well-formed sextant-partial header");
-                assert_eq!(body, Some((missing, of)), "header and body disagree");
-                assert!(
-                    missing >= 1 && of == u64::from(PARTITIONS),
-                    "{missing} of {of}"
-                );
-                partial += 1;
-                let during = windows
-                    .iter()
-                    .any(|(from, to)| *from <= a.got && to.is_none_or(|to| a.sent <= to));
-                assert!(
-                    during,
-                    "{} answered partial ({missing} of {of} partitions missing) {:.1} s into \
-                     the test, outside every window of disturbance {:?}; then: {}",
-                    a.node,
-                    (a.got - t0).as_secs_f64(),
-                    windows
-                        .iter()
-                        .map(|(f, t)| ((*f - t0).as_secs_f64(), t.map(|t| (t - t0).as_secs_f64())))
-                        .collect::<Vec<_>>(),
-                    a.seen.as_deref().unwrap_or("")
-                );
-            }
-        }
-    }
-    assert!(
-        failures.is_empty(),
-        "queries that did not answer 200: {failures:?}"
-    );
+    let partial = check_queries(t0, &asked, &windows);
+    let secs = |t: Option<&Instant>| t.map_or(f64::NAN, |t| (*t - t0).as_secs_f64());
     log(
         t0,
-        &format!("{} queries answered 200, {partial} partial", asked.len()),
+        &format!(
+            "{} queries answered 200, {} partial (from {:.1} s to {:.1} s)",
+            asked.len(),
+            partial.len(),
+            secs(partial.first()),
+            secs(partial.last())
+        ),
     );
 
     // Afterwards every node counts every acknowledged datapoint exactly once, and an
     // uncertain one at most once, in a cluster-wide sum per round.
-    wait_whole(&nodes, &nats, true);
+    wait_whole(&nodes, &mut nats, true);
     log(t0, "every partition live, lag 0");
-    let from = ledger.ts.values().min().copied().unwrap_or(0) - 5_000;
-    let q = format!(
-        "/api/v1/graph?q=name,chaos,:eq,:sum,(,round,),:by&s={from}&e={}&step=1s&format=stats.json",
-        now_ms() + 5_000
-    );
-    let mut counts: Vec<BTreeMap<u64, u64>> = Vec::new();
-    for n in &nodes {
-        let a = send(&format!("{}{q}", n.url), None).expect("the final query answers");
-        assert_eq!(a.status, 200, "{}: {}", n.id, a.body);
-        assert_eq!(a.partial, None, "{} answered partial after the chaos", n.id);
-        let j: Value = serde_json::from_str(&a.body).expect("a stats.json body");
-        assert!(j.get("partial").is_none(), "{}", a.body);
-        let metrics = j["metrics"].as_array().cloned().unwrap_or_default();
-        let stats = j["stats"].as_array().cloned().unwrap_or_default();
-        assert_eq!(metrics.len(), stats.len());
-        let mut per_round = BTreeMap::new();
-        for (m, s) in metrics.iter().zip(&stats) {
-            let round: u64 = m["round"]
-                .as_str()
-                .and_then(|r| r.parse().ok())
-                .unwrap_or_else(|| panic!("a line without a round: {m}"));
-            assert!(
-                ledger.ts.contains_key(&round),
-                "round {round} was never sent"
-            );
-            // One timestamp per round: its points fill exactly one step.
-            assert_eq!(s["count"], 1, "round {round} on {}: {s}", n.id);
-            let total = s["total"].as_f64().unwrap_or(f64::NAN);
-            assert!(
-                total.fract() == 0.0 && (1.0..=POINTS as f64).contains(&total),
-                "round {round} on {} sums to {total}",
-                n.id
-            );
-            per_round.insert(round, total as u64);
-        }
-        for r in &ledger.acked {
-            assert_eq!(
-                per_round.get(r).copied(),
-                Some(POINTS as u64),
-                "acknowledged round {r} on {}",
-                n.id
-            );
-        }
-        counts.push(per_round);
-    }
+    let counts: Vec<BTreeMap<u64, u64>> = nodes.iter().map(|n| count(n, &ledger)).collect();
     assert!(
         counts.windows(2).all(|w| w[0] == w[1]),
         "the nodes count differently"
@@ -986,9 +930,13 @@ fn chaos_under_load() {
     // The alert fired once (before the kills, checked above) and resolves once, after the
     // load.
     common::wait_until("the alert's resolved notification", || {
-        (hook.count("resolved") > 0).then_some(())
+        (notified(&hook, "resolved") > 0).then_some(())
     });
-    let (fired, resolved, starts) = (hook.count("firing"), hook.count("resolved"), hook.starts());
+    let (fired, resolved, starts) = (
+        notified(&hook, "firing"),
+        notified(&hook, "resolved"),
+        starts(&hook),
+    );
     log(
         t0,
         &format!(
@@ -1004,6 +952,12 @@ fn chaos_under_load() {
             1,
             "times the alert started firing: {starts:?}"
         );
+        // Every node agrees the receiver was told it resolved: nothing is left to send.
+        for n in &nodes {
+            common::wait_until(&format!("{} to list the alert resolved", n.id), || {
+                alert(n).filter(|a| a["state"] == "resolved" && a["notified"]["hook"] == "resolved")
+            });
+        }
     }
     log(t0, &format!("done (seed {seed})"));
 }

@@ -7,6 +7,7 @@
 // Each test file uses a different part of the harness.
 #![allow(dead_code)]
 
+use std::collections::{BTreeMap, BTreeSet};
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::path::PathBuf;
@@ -27,6 +28,18 @@ pub fn free_port() -> u16 {
         .and_then(|l| l.local_addr())
         .map(|a| a.port())
         .expect("a free loopback port")
+}
+
+/// `n` distinct ports, free when asked: all are held at once, since a port given back can
+/// be the next one handed out (two nats-servers on one port make a cluster of two, which
+/// cannot place R=3 streams).
+pub fn free_ports(n: usize) -> Vec<u16> {
+    let held: Vec<TcpListener> = (0..n)
+        .map(|_| TcpListener::bind("127.0.0.1:0").expect("a free loopback port"))
+        .collect();
+    held.iter()
+        .map(|l| l.local_addr().expect("a bound address").port())
+        .collect()
 }
 
 /// One nats-server of the JetStream cluster.
@@ -66,9 +79,11 @@ impl Nats {
         }
     }
 
-    /// True while the process runs (started and not killed).
-    pub fn running(&self) -> bool {
-        self.child.is_some()
+    /// True while the process runs (started, not killed, not exited).
+    pub fn running(&mut self) -> bool {
+        self.child
+            .as_mut()
+            .is_some_and(|c| c.try_wait().is_ok_and(|status| status.is_none()))
     }
 }
 
@@ -81,7 +96,8 @@ impl Drop for Nats {
 
 /// Three nats-servers routed to each other, each answering JetStream requests.
 pub fn nats_cluster() -> Vec<Nats> {
-    let ports: Vec<(u16, u16)> = (0..3).map(|_| (free_port(), free_port())).collect();
+    let free = free_ports(6);
+    let ports: Vec<(u16, u16)> = free.chunks(2).map(|p| (p[0], p[1])).collect();
     let routes = ports
         .iter()
         .map(|(_, r)| format!("nats://127.0.0.1:{r}"))
@@ -111,6 +127,9 @@ pub fn nats_cluster() -> Vec<Nats> {
         wait_until(&format!("JetStream on {}", s.name), || {
             js_ready(s.port).then_some(())
         });
+    }
+    for s in &mut servers {
+        assert!(s.running(), "{} exited", s.name);
     }
     servers
 }
@@ -298,4 +317,98 @@ pub fn node_stats(n: &TestServer) -> serde_json::Value {
 /// The `cluster` section of `n`'s stats.
 pub fn stats(n: &TestServer) -> serde_json::Value {
     node_stats(n)["cluster"].clone()
+}
+
+/// The partitions a node's `cluster` stats show live.
+pub fn live(c: &serde_json::Value) -> BTreeSet<u64> {
+    c["partitions"]
+        .as_object()
+        .into_iter()
+        .flatten()
+        .filter(|(_, s)| s["state"] == "live")
+        .filter_map(|(p, _)| p.parse().ok())
+        .collect()
+}
+
+/// The partitions a node's `cluster` stats `c` say `peer` has live: its routing view.
+pub fn view_of(c: &serde_json::Value, peer: &str) -> BTreeSet<u64> {
+    c["peers"][peer]["live"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(serde_json::Value::as_u64)
+        .collect()
+}
+
+/// Why the cluster whose nodes show the `cluster` stats `seen` (by node id) is not
+/// whole, or `None` when it is: every node sees exactly the members `ids` and has every
+/// partition it owns live (and applied up to the stream's head when `caught_up`);
+/// between them they own [`OWNERS`] copies of every partition; and each node's routing
+/// view of each peer is what that peer has live now. A view behind a change routes a
+/// query to a peer that let the partition go, or away from one that has it live: a
+/// partition may then be missing from an answer although an owner has it live.
+pub fn not_whole(
+    seen: &BTreeMap<&str, serde_json::Value>,
+    ids: &[&str],
+    caught_up: bool,
+) -> Option<String> {
+    let mut owned = 0;
+    let mut covered = BTreeSet::new();
+    for (id, c) in seen {
+        let members: Vec<&str> = c["members"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(serde_json::Value::as_str)
+            .collect();
+        if members != ids {
+            return Some(format!("{id} sees members {members:?}"));
+        }
+        if c["catchingUp"] != 0 {
+            return Some(format!("{id} is catching up {}", c["catchingUp"]));
+        }
+        if caught_up && c["lag"] != 0 {
+            return Some(format!("{id} lags {}", c["lag"]));
+        }
+        owned += c["owned"].as_u64().unwrap_or(0);
+        covered.extend(live(c));
+        for (peer, now) in seen.iter().filter(|(peer, _)| *peer != id) {
+            if view_of(c, peer) != live(now) {
+                return Some(format!("{id}'s view of {peer} is not what {peer} has live"));
+            }
+        }
+    }
+    let want = u64::from(PARTITIONS) * OWNERS as u64;
+    if owned != want {
+        return Some(format!("{owned} partition copies owned, not {want}"));
+    }
+    (covered.len() as u32 != PARTITIONS).then(|| format!("only {covered:?} are live"))
+}
+
+/// What nodes show of the cluster (`cluster` stats by node id), in short: each one's
+/// members, partitions not live, and its view of each peer where that is not what the
+/// peer has live. For failure messages.
+pub fn describe(seen: &BTreeMap<&str, serde_json::Value>) -> String {
+    let mut out = Vec::new();
+    for (id, c) in seen {
+        let not_live: Vec<String> = c["partitions"]
+            .as_object()
+            .into_iter()
+            .flatten()
+            .filter(|(_, s)| s["state"] != "live")
+            .map(|(p, s)| format!("{p}:{}", s["state"]))
+            .collect();
+        let mut line = format!(
+            "{id}: members {}, owns {}, not live {not_live:?}",
+            c["members"], c["owned"]
+        );
+        for (peer, now) in seen.iter().filter(|(peer, _)| *peer != id) {
+            let view = view_of(c, peer);
+            if view != live(now) {
+                line += &format!(", sees {peer} live {view:?} (has {:?})", live(now));
+            }
+        }
+        out.push(line);
+    }
+    out.join("; ")
 }
