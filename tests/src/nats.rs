@@ -16,6 +16,18 @@ pub fn free_port() -> u16 {
         .expect("a free loopback port")
 }
 
+/// `n` distinct ports, free when asked: all are held at once, since a port given back can
+/// be the next one handed out (two nats-servers on one port make a cluster of two, which
+/// cannot place R=3 streams).
+pub fn free_ports(n: usize) -> Vec<u16> {
+    let held: Vec<TcpListener> = (0..n)
+        .map(|_| TcpListener::bind("127.0.0.1:0").expect("a free loopback port"))
+        .collect();
+    held.iter()
+        .map(|l| l.local_addr().expect("a bound address").port())
+        .collect()
+}
+
 /// One nats-server of the JetStream cluster.
 pub struct Nats {
     child: Option<Child>,
@@ -52,6 +64,13 @@ impl Nats {
         self.child = Some(child);
     }
 
+    /// True while the process runs (started, not killed, not exited).
+    pub fn running(&mut self) -> bool {
+        self.child
+            .as_mut()
+            .is_some_and(|c| c.try_wait().is_ok_and(|status| status.is_none()))
+    }
+
     /// SIGKILL, by PID.
     pub fn kill(&mut self) {
         if let Some(mut c) = self.child.take() {
@@ -70,7 +89,8 @@ impl Drop for Nats {
 
 /// `n` nats-servers routed to each other as one JetStream cluster, each answering.
 pub fn nats_cluster(n: usize) -> Vec<Nats> {
-    let ports: Vec<(u16, u16)> = (0..n).map(|_| (free_port(), free_port())).collect();
+    let free = free_ports(2 * n);
+    let ports: Vec<(u16, u16)> = free.chunks(2).map(|p| (p[0], p[1])).collect();
     let routes = ports
         .iter()
         .map(|(_, r)| format!("nats://127.0.0.1:{r}"))
@@ -100,6 +120,9 @@ pub fn nats_cluster(n: usize) -> Vec<Nats> {
         crate::wait_for(&format!("JetStream on {}", s.name), || {
             js_ready(s.port).then_some(())
         });
+    }
+    for s in &mut servers {
+        assert!(s.running(), "{} exited", s.name);
     }
     servers
 }

@@ -5,80 +5,23 @@
 //! nats-server, with nothing acknowledged lost or applied twice; a fourth node joining
 //! takes partitions, whose old owners drop them once it is live; 503 while NATS is gone.
 
+#[path = "common/cluster.rs"]
+mod common;
+
 use std::collections::{BTreeMap, BTreeSet};
-use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use sextant_e2e::nats::{nats_cluster, wait_until};
+use common::{
+    nats_cluster, nats_urls, node_stats, node_with, stats, wait_until, DataDir, OWNERS, PARTITIONS,
+};
 use sextant_e2e::{get, now_ms, post_json, TestServer, DEADLINE};
 
-const PARTITIONS: u32 = 16;
-const OWNERS: usize = 2;
 const LOAD_SERIES: u64 = 40;
-
-/// A data directory the test names (so a restarted node finds its checkpoints), removed
-/// when dropped.
-struct DataDir(PathBuf);
-
-impl DataDir {
-    fn new(name: &str) -> DataDir {
-        let dir =
-            std::env::temp_dir().join(format!("sextant-cluster-{name}-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        DataDir(dir)
-    }
-
-    fn path(&self) -> &str {
-        self.0.to_str().expect("a UTF-8 temp path")
-    }
-}
-
-impl Drop for DataDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
 
 fn node(urls: &str, id: &str) -> TestServer {
     node_with(urls, id, &[])
-}
-
-fn node_with(urls: &str, id: &str, extra: &[&str]) -> TestServer {
-    let (partitions, owners) = (PARTITIONS.to_string(), OWNERS.to_string());
-    let mut args = vec![
-        "--cluster",
-        urls,
-        "--node-id",
-        id,
-        "--step",
-        "1s",
-        "--cluster-partitions",
-        &partitions,
-        "--cluster-replicas",
-        "3",
-        "--cluster-owners",
-        &owners,
-        "--cluster-member-ttl",
-        "4s",
-        // Longer than a stream leader election, so losing one nats-server of three never
-        // turns into a 503.
-        "--cluster-publish-timeout",
-        "10s",
-    ];
-    args.extend_from_slice(extra);
-    TestServer::start(&args)
-}
-
-fn node_stats(n: &TestServer) -> serde_json::Value {
-    let a = get(&n.at("/api/v1/stats"));
-    assert_eq!(a.status, 200, "{}", a.body);
-    a.json()
-}
-
-fn stats(n: &TestServer) -> serde_json::Value {
-    node_stats(n)["cluster"].clone()
 }
 
 /// Checkpoints `n` wrote since it started.
@@ -190,12 +133,8 @@ fn wait_exact(nodes: &[&TestServer], name: &str, since: i64, expected: &BTreeMap
 
 #[test]
 fn cluster_on_jetstream() {
-    let mut nats = nats_cluster(3);
-    let urls = nats
-        .iter()
-        .map(|s| format!("nats://127.0.0.1:{}", s.port))
-        .collect::<Vec<_>>()
-        .join(",");
+    let mut nats = nats_cluster();
+    let urls = nats_urls(&nats);
     let ids = ["n0", "n1", "n2"];
     let n0 = node(&urls, "n0");
     let n1 = node(&urls, "n1");

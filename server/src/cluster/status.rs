@@ -134,6 +134,9 @@ impl ClusterStatus {
             "nodeId": self.node_id,
             "settings": self.settings,
             "members": *self.members.lock(),
+            // What queries are routed by: each member's live partitions as this node last
+            // read them, so a test (or an operator) can see when routing has caught up.
+            "peers": *self.peers.lock(),
             "owned": partitions.len(),
             "catchingUp": catching_up,
             "lag": partitions.values().map(|p| p.lag).sum::<u64>(),
