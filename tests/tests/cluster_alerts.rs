@@ -9,13 +9,14 @@
 //! Each partition has 2 owners of the 3 nodes and the rule's series span partitions, so
 //! the evaluating node reads them through the query fan-out (docs/cluster.md, "Queries").
 
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{TcpListener, TcpStream};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::Duration;
+
+#[path = "common/webhook.rs"]
+mod webhook;
 
 use serde_json::{json, Value};
 use sextant_e2e::nats::{nats_cluster, wait_until};
@@ -23,66 +24,6 @@ use sextant_e2e::{delete, get, now_ms, post_json, TestServer};
 
 const RULE: &str = "MoveMe";
 const STEP_MS: i64 = 1000;
-
-/// A webhook receiver: answers 200 to every POST and keeps each body.
-struct Hook {
-    url: String,
-    bodies: Arc<Mutex<Vec<Value>>>,
-}
-
-impl Hook {
-    fn start() -> Hook {
-        let listener = TcpListener::bind("127.0.0.1:0").expect("bind the webhook receiver");
-        let url = format!(
-            "http://{}/hook",
-            listener.local_addr().expect("its address")
-        );
-        let bodies: Arc<Mutex<Vec<Value>>> = Arc::default();
-        let kept = bodies.clone();
-        std::thread::spawn(move || {
-            for stream in listener.incoming().flatten() {
-                if let Some(body) = serve(stream) {
-                    kept.lock().expect("lock").push(body);
-                }
-            }
-        });
-        Hook { url, bodies }
-    }
-
-    /// Notifications received with top-level `status`.
-    fn count(&self, status: &str) -> usize {
-        let bodies = self.bodies.lock().expect("lock");
-        bodies.iter().filter(|b| b["status"] == status).count()
-    }
-
-    fn all(&self) -> Vec<Value> {
-        self.bodies.lock().expect("lock").clone()
-    }
-}
-
-/// Reads one HTTP request (headers, then `content-length` bytes) and answers 200.
-fn serve(stream: TcpStream) -> Option<Value> {
-    let mut reader = BufReader::new(stream.try_clone().ok()?);
-    let mut len = 0usize;
-    loop {
-        let mut line = String::new();
-        if reader.read_line(&mut line).ok()? == 0 {
-            return None;
-        }
-        if let Some(v) = line.to_ascii_lowercase().strip_prefix("content-length:") {
-            len = v.trim().parse().ok()?;
-        }
-        if line == "\r\n" {
-            break;
-        }
-    }
-    let mut body = vec![0; len];
-    reader.read_exact(&mut body).ok()?;
-    let mut stream = stream;
-    let answer = "HTTP/1.1 200 OK\r\ncontent-length: 0\r\nconnection: close\r\n\r\n";
-    stream.write_all(answer.as_bytes()).ok()?;
-    serde_json::from_slice(&body).ok()
-}
 
 /// Publishes the gauge `name=alertmove` every 100 ms through a node that can be changed
 /// while it runs (the node it used may be killed), until dropped.
@@ -223,7 +164,7 @@ fn a_firing_alert_moves_with_its_node_and_is_notified_once() {
         .map(|s| format!("nats://127.0.0.1:{}", s.port))
         .collect::<Vec<_>>()
         .join(",");
-    let hook = Hook::start();
+    let hook = webhook::Receiver::start();
     let dir = TempDir(std::env::temp_dir().join(format!("sextant-alerts-{}", std::process::id())));
     std::fs::create_dir_all(&dir.0).expect("temp dir");
     let rules_file = dir.0.join("rules.toml");
@@ -312,7 +253,7 @@ fn a_firing_alert_moves_with_its_node_and_is_notified_once() {
     });
     assert_eq!(fired["state"], "firing", "{fired}");
     assert_eq!(fired["evaluatedBy"], ids[holder]);
-    assert_eq!(hook.count("firing"), 1, "{:?}", hook.all());
+    assert_eq!(hook.count("firing"), 1, "{:?}", hook.bodies());
     // Every node reports the same state and evaluator.
     for n in nodes.iter().flatten() {
         let a = alert(n).expect("the alert on every node");
@@ -342,8 +283,8 @@ fn a_firing_alert_moves_with_its_node_and_is_notified_once() {
     let heir_node = nodes[heir].as_ref().expect("heir");
     // Several evaluations (and notification rounds) later: no second "firing".
     wait_evaluations(heir_node, now_ms(), 3);
-    assert_eq!(hook.count("firing"), 1, "{:?}", hook.all());
-    assert_eq!(hook.count("resolved"), 0, "{:?}", hook.all());
+    assert_eq!(hook.count("firing"), 1, "{:?}", hook.bodies());
+    assert_eq!(hook.count("resolved"), 0, "{:?}", hook.bodies());
 
     // The condition clears: the heir sends the resolution, once.
     publisher.set(10.0);
@@ -351,10 +292,10 @@ fn a_firing_alert_moves_with_its_node_and_is_notified_once() {
         (hook.count("resolved") >= 1).then_some(())
     });
     wait_evaluations(heir_node, now_ms(), 3);
-    assert_eq!(hook.count("resolved"), 1, "{:?}", hook.all());
-    assert_eq!(hook.count("firing"), 1, "{:?}", hook.all());
+    assert_eq!(hook.count("resolved"), 1, "{:?}", hook.bodies());
+    assert_eq!(hook.count("firing"), 1, "{:?}", hook.bodies());
     let resolved = hook
-        .all()
+        .bodies()
         .into_iter()
         .find(|b| b["status"] == "resolved")
         .expect("a resolved notification");

@@ -35,6 +35,14 @@ impl Receiver {
         Receiver { url, bodies }
     }
 
+    /// Notifications received so far with top-level `status` (`firing`, `resolved`).
+    pub fn count(&self, status: &str) -> usize {
+        self.bodies()
+            .iter()
+            .filter(|b| b["status"] == status)
+            .count()
+    }
+
     /// Every body received so far, in arrival order.
     pub fn bodies(&self) -> Vec<serde_json::Value> {
         self.bodies.lock().expect("receiver lock").clone()
