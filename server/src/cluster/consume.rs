@@ -27,7 +27,7 @@ pub async fn consume(
             Ok(()) => return,
             Err(e) => {
                 tracing::debug!(partition = p, error = %e, "partition consumer stopped; restarting");
-                set(&status, p, |s| s.state = "catching-up");
+                set(&status, p, interrupted);
             }
         }
         tokio::time::sleep(Duration::from_millis(500)).await;
@@ -81,7 +81,7 @@ async fn consume_from(
                 let head = head_of(&stream, p).await?;
                 let applied = positions.applied(p);
                 if head > applied {
-                    set(status, p, |s| s.state = "catching-up");
+                    set(status, p, interrupted);
                     return Err(format!("stalled at {applied} below head {head}"));
                 }
                 set(status, p, |s| {
@@ -150,6 +150,17 @@ fn apply(store: &Store, payload: &[u8], keep: &dyn Fn(u128) -> bool) -> u64 {
         }
     }
     refused
+}
+
+/// A consumer that stopped: a partition that had caught up keeps answering queries while
+/// it reconnects (its data is complete up to a few seconds ago, as with any lag), one
+/// still rebuilding stays out of them. A nats-server dying stalls many consumers at once
+/// for seconds; answering "partial" for all their partitions would cry wolf.
+fn interrupted(s: &mut PartitionState) {
+    s.state = match s.state {
+        "live" | "reconnecting" => "reconnecting",
+        _ => "catching-up",
+    };
 }
 
 fn set(status: &ClusterStatus, p: u32, f: impl FnOnce(&mut PartitionState)) {

@@ -13,7 +13,8 @@ use super::Settings;
 #[derive(Debug, Clone, Default, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct PartitionState {
-    /// `catching-up` until the consumer reached the stream's head, then `live`.
+    /// `catching-up` until the consumer reached the stream's head, then `live`;
+    /// `reconnecting` while the consumer of a partition that was live is made again.
     pub state: &'static str,
     /// Stream sequence of the last message applied (0: none yet).
     pub applied_seq: u64,
@@ -96,12 +97,13 @@ impl ClusterStatus {
         self.peers.lock().clone()
     }
 
-    /// The owned partitions that are live, for this node's member value.
+    /// The owned partitions that answer queries, for this node's member value: `live`
+    /// ones, and `reconnecting` ones (caught up once, their consumer now reconnecting).
     pub fn live(&self) -> Vec<u32> {
         self.partitions
             .lock()
             .iter()
-            .filter(|(_, s)| s.state == "live")
+            .filter(|(_, s)| s.state == "live" || s.state == "reconnecting")
             .map(|(p, _)| *p)
             .collect()
     }
@@ -109,7 +111,14 @@ impl ClusterStatus {
     /// The status as JSON.
     pub fn to_json(&self) -> serde_json::Value {
         let partitions = self.partitions.lock().clone();
-        let catching_up = partitions.values().filter(|p| p.state != "live").count();
+        let catching_up = partitions
+            .values()
+            .filter(|p| p.state == "catching-up")
+            .count();
+        let reconnecting = partitions
+            .values()
+            .filter(|p| p.state == "reconnecting")
+            .count();
         // Every partition: the members rendezvous hashing names, and those that have it
         // live (what queries use), as this node last heard from them.
         let members = self.members.lock().clone();
@@ -139,6 +148,7 @@ impl ClusterStatus {
             "peers": *self.peers.lock(),
             "owned": partitions.len(),
             "catchingUp": catching_up,
+            "reconnecting": reconnecting,
             "lag": partitions.values().map(|p| p.lag).sum::<u64>(),
             "resumed": partitions.values().filter(|p| p.resumed_from.is_some()).count(),
             "partitions": partitions.iter().map(|(p, s)| (p.to_string(), s)).collect::<BTreeMap<_, _>>(),
