@@ -9,7 +9,7 @@
 //! than one node adds series, and only sums of integers are exact in any order. With
 //! arbitrary doubles the answers may differ in the last bit (docs/cluster.md says so).
 
-use sextant_e2e::nats::{nats_cluster, urls};
+use sextant_e2e::nats::{nats_cluster, urls, wait_until};
 use sextant_e2e::{delete, get, get_bytes, now_ms, post_json, put_json, wait_for, TestServer};
 
 const STEP: i64 = 60_000;
@@ -263,6 +263,44 @@ fn a_cluster_answers_as_one_node() {
             compared += 1;
         }
     }
+    // A regular expression that gives up on a value fails the query on the node that
+    // evaluated it, even when that is a peer: the same 400 as one node's.
+    let long = "4".repeat(40);
+    let body = format!(
+        r#"{{"metrics":[{{"tags":{{"name":"req","status":"{long}","atlas.dstype":"gauge"}},"timestamp":{},"value":1}}]}}"#,
+        end - STEP
+    );
+    for target in [&single, &cluster[0]] {
+        assert_eq!(post_json(&target.at("/api/v1/publish"), &body).status, 200);
+    }
+    let bad = "status,(?:(?=4)4|4)*x,:re";
+    let bad_paths = [
+        graph_url(
+            "",
+            &format!("name,req,:eq,{bad},:and"),
+            window,
+            "&format=json",
+        ),
+        format!("/api/v1/tags/status?q={bad}"),
+    ];
+    for n in &cluster {
+        wait_for(&format!("the long value on {}", n.url), || {
+            let a = get(&n.at("/api/v1/tags/status?q=name,req,:eq"));
+            a.body.contains(&long).then_some(())
+        });
+    }
+    for path in &bad_paths {
+        for n in std::iter::once(&single).chain(&cluster) {
+            let a = get(&n.at(path));
+            assert_eq!(a.status, 400, "{path} on {}: {}", n.url, a.body);
+            assert!(
+                a.body.contains("backtracking steps"),
+                "{path} on {}: {}",
+                n.url,
+                a.body
+            );
+        }
+    }
     // Dashboards are the cluster's: saved on one node, shown, listed and deleted on others.
     let doc =
         r#"{"title":"cpu","graphs":[{"title":"by app","q":"name,cpu,:eq,:sum,(,app,),:by"}]}"#;
@@ -286,7 +324,8 @@ fn a_cluster_answers_as_one_node() {
     );
     // Self-monitoring goes through the stream too: every node answers for all three.
     for n in &cluster {
-        wait_for(&format!("every node's meters on {}", n.url), || {
+        // Meters are written once a step (a minute here): up to a minute after start.
+        wait_until(&format!("every node's meters on {}", n.url), || {
             let a = get(&n.at("/api/v1/tags/nf.node?q=name,sextant.store.series,:eq"));
             (a.status == 200 && a.body == r#"["a","b","c"]"#).then_some(())
         });

@@ -83,8 +83,9 @@ pub type Names = Vec<(String, u64)>;
 pub struct TagsReply {
     /// Partitions listed.
     pub served: Vec<u32>,
-    /// `(name, series)`, sorted by name.
-    pub names: Names,
+    /// `(name, series)`, sorted by name, or why the listing failed (a regular expression
+    /// that gave up: the query's error, not a missing partition).
+    pub names: Result<Names, DatabaseError>,
 }
 
 /// Encodes a message between nodes.
@@ -181,7 +182,13 @@ pub fn fold_here(store: &Store, status: &ClusterStatus, call: &FoldCall) -> Fold
         };
         check_shape(&request, store.step())?;
         let budgeted = Budgeted::new(&view, Duration::from_millis(call.budget_ms));
-        fold_scan(&budgeted, &request)
+        let folded = fold_scan(&budgeted, &request)?;
+        // A pattern that gave up on a value made the result incomplete: the query fails,
+        // here as on a single node.
+        expr.query()
+            .check_patterns()
+            .map_err(|e| DatabaseError::Limit(e.to_string()))?;
+        Ok(folded)
     });
     FoldReply { served, folded }
 }
@@ -231,18 +238,25 @@ fn parse_data(text: &str) -> Result<sextant_query::DataExpr, DatabaseError> {
 }
 
 /// Lists tag names of the partitions of `call` this node has live.
-pub fn tags_here(
+pub fn tags_here(store: &Store, status: &ClusterStatus, call: &TagsCall) -> TagsReply {
+    let served = live_of(status, &call.partitions);
+    let names = list_tags(store, status, call, &served);
+    TagsReply { served, names }
+}
+
+fn list_tags(
     store: &Store,
     status: &ClusterStatus,
     call: &TagsCall,
-) -> Result<TagsReply, String> {
-    let served = live_of(status, &call.partitions);
+    served: &[u32],
+) -> Result<Names, DatabaseError> {
     let query = if call.q.trim().is_empty() {
         sextant_query::Query::True
     } else {
-        sextant_query::parse_query(&call.q).map_err(|e| e.to_string())?
+        sextant_query::parse_query(&call.q)
+            .map_err(|e| DatabaseError::Storage(format!("{}: {e}", call.q)))?
     };
-    let view = PartitionView::new(store, &served, status.settings.partitions);
+    let view = PartitionView::new(store, served, status.settings.partitions);
     let limit = usize::try_from(call.limit)
         .unwrap_or(usize::MAX)
         .min(10_000);
@@ -253,10 +267,11 @@ pub fn tags_here(
         limit,
         |tags| view.holds(tags),
     );
-    Ok(TagsReply {
-        served,
-        names: names.into_iter().map(|t| (t.name, t.count)).collect(),
-    })
+    // A pattern that gave up on a value made the listing incomplete.
+    query
+        .check_patterns()
+        .map_err(|e| DatabaseError::Limit(e.to_string()))?;
+    Ok(names.into_iter().map(|t| (t.name, t.count)).collect())
 }
 
 /// The cluster as one query's data: folds go to the owners of every partition.
@@ -287,7 +302,7 @@ impl ClusterDatabase {
     }
 
     /// Lists tags of the partitions of `call` this node has live (the internal route).
-    pub fn tags_here(&self, call: &TagsCall) -> Result<TagsReply, String> {
+    pub fn tags_here(&self, call: &TagsCall) -> TagsReply {
         tags_here(&self.store, &self.status, call)
     }
 
@@ -489,7 +504,7 @@ impl ClusterDatabase {
         key: Option<&str>,
         after: Option<&str>,
         limit: usize,
-    ) -> Result<(Names, Option<Partial>), String> {
+    ) -> Result<(Names, Option<Partial>), DatabaseError> {
         let q = query.to_string();
         let call = |partitions: &[u32]| TagsCall {
             q: q.clone(),
@@ -499,27 +514,24 @@ impl ClusterDatabase {
             partitions: partitions.to_vec(),
         };
         let mut merged: BTreeMap<String, u64> = BTreeMap::new();
-        let missing = self
-            .fan_out(
-                None,
-                |parts| {
-                    tags_here(&self.store, &self.status, &call(parts))
-                        .map(|r| (r.served, r.names))
-                        .map_err(DatabaseError::Storage)
-                },
-                |url, parts, timeout| {
-                    let body = encode(&call(parts))?;
-                    let reply: TagsReply = decode(&self.call(url, TAGS_PATH, &body, timeout)?)?;
-                    Ok((reply.served, reply.names))
-                },
-                |names| {
-                    for (name, count) in names {
-                        *merged.entry(name).or_default() += count;
-                    }
-                    Ok(())
-                },
-            )
-            .map_err(|e| e.to_string())?;
+        let missing = self.fan_out(
+            None,
+            |parts| {
+                let reply = tags_here(&self.store, &self.status, &call(parts));
+                Ok((reply.served, reply.names))
+            },
+            |url, parts, timeout| {
+                let body = encode(&call(parts))?;
+                let reply: TagsReply = decode(&self.call(url, TAGS_PATH, &body, timeout)?)?;
+                Ok((reply.served, reply.names))
+            },
+            |names| {
+                for (name, count) in names? {
+                    *merged.entry(name).or_default() += count;
+                }
+                Ok(())
+            },
+        )?;
         // Each part gave its first `limit` names: the first `limit` of them all are here.
         let partial = (!missing.is_empty()).then(|| Partial {
             missing_partitions: missing.len(),

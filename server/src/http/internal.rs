@@ -69,7 +69,6 @@ pub async fn tags_create(
     let call: TagsCall = query::decode(&body).map_err(ApiError::BadRequest)?;
     let reply = tokio::task::spawn_blocking(move || db.tags_here(&call))
         .await
-        .map_err(|e| ApiError::Internal(e.to_string()))?
-        .map_err(ApiError::BadRequest)?;
+        .map_err(|e| ApiError::Internal(e.to_string()))?;
     binary(query::encode(&reply))
 }

@@ -257,7 +257,10 @@ impl AppState {
         })
         .await
         .map_err(|e| ApiError::Internal(e.to_string()))?
-        .map_err(ApiError::Internal)?;
+        .map_err(|e| match e {
+            sextant_query::DatabaseError::Storage(_) => ApiError::Internal(e.to_string()),
+            _ => ApiError::BadRequest(e.to_string()),
+        })?;
         let names = names
             .into_iter()
             .map(|(name, count)| sextant_store::TagCount { name, count })

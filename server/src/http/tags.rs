@@ -88,10 +88,11 @@ pub async fn tags_list(
 ) -> Result<Response, ApiError> {
     let l = listing(&p)?;
     let query = parse_tag_query(p.q.as_deref())?;
-    checked(&query)?;
     let (keys, partial) = state
-        .tag_names(query, None, p.offset.clone(), l.limit)
+        .tag_names(query.clone(), None, p.offset.clone(), l.limit)
         .await?;
+    // After the listing: a pattern that gave up on a value (clones share the flag).
+    checked(&query)?;
     let next = (keys.len() == l.limit)
         .then(|| keys.last().map(|k| k.name.clone()))
         .flatten();
@@ -123,11 +124,11 @@ pub async fn tags_values(
         Some((k, v)) if l.verbose && k == key => v,
         _ => o,
     });
-    checked(&query)?;
     let after = after.map(str::to_string);
     let (values, partial): (Vec<TagCount>, _) = state
-        .tag_names(query, Some(key.clone()), after, l.limit)
+        .tag_names(query.clone(), Some(key.clone()), after, l.limit)
         .await?;
+    checked(&query)?;
     let next = (values.len() == l.limit)
         .then(|| values.last())
         .flatten()
