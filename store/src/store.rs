@@ -734,6 +734,20 @@ impl Database for Store {
         request: &ScanRequest<'_>,
         visit: &mut SeriesVisitor<'_>,
     ) -> Result<(), DatabaseError> {
+        self.scan_where(request, |_| true, visit)
+    }
+}
+
+impl Store {
+    /// [`Database::scan`] of only the series whose tags `keep` accepts: the others are
+    /// never decoded (a cluster node asked for some of its partitions skips the rest at
+    /// the cost of a look at their tags). The series limit counts every match, as `scan`.
+    pub fn scan_where(
+        &self,
+        request: &ScanRequest<'_>,
+        keep: impl Fn(&[(&str, &str)]) -> bool,
+        visit: &mut SeriesVisitor<'_>,
+    ) -> Result<(), DatabaseError> {
         let ids = self.find(request.query);
         let limit = self.config.max_series_per_query;
         if ids.len() > limit as u64 {
@@ -749,11 +763,14 @@ impl Database for Store {
             let Some(series) = self.series(id) else {
                 continue;
             };
+            let tags = series.tag_pairs();
+            if !keep(&tags) {
+                continue;
+            }
             series
                 .data
                 .lock()
                 .read_into(&self.layout, start, &mut values, &mut scratch);
-            let tags = series.tag_pairs();
             visit(&tags, &values)?;
         }
         Ok(())
@@ -954,6 +971,37 @@ mod tests {
                 limit: 1,
                 matched: 2
             })
+        );
+    }
+
+    #[test]
+    fn scan_where_visits_only_the_series_kept_with_their_values() {
+        let s = store();
+        let now = 100 * STEP;
+        for (name, v) in [("a", 1.0), ("b", 2.0), ("c", 3.0)] {
+            let tags = [("atlas.dstype", "gauge"), ("name", name)];
+            assert!(s.ingest(&tags, now, v, now).is_ok());
+        }
+        let req = ScanRequest {
+            query: &Query::True,
+            start: now,
+            end: now + STEP,
+        };
+        let mut seen = Vec::new();
+        let r = s.scan_where(
+            &req,
+            |tags| !tags.contains(&("name", "b")),
+            &mut |tags, values| {
+                let name = tags.iter().find(|(k, _)| *k == "name").map(|t| t.1);
+                seen.push((name.unwrap_or_default().to_string(), values.to_vec()));
+                Ok(())
+            },
+        );
+        assert!(r.is_ok());
+        seen.sort_by(|x, y| x.0.cmp(&y.0));
+        assert_eq!(
+            seen,
+            [("a".to_string(), vec![1.0]), ("c".to_string(), vec![3.0])]
         );
     }
 }

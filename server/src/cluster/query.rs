@@ -142,13 +142,10 @@ impl Database for PartitionView<'_> {
         request: &ScanRequest<'_>,
         visit: &mut SeriesVisitor<'_>,
     ) -> Result<(), DatabaseError> {
-        self.store.scan(request, &mut |tags, values| {
-            if self.holds(tags) {
-                visit(tags, values)
-            } else {
-                Ok(())
-            }
-        })
+        // Filtered before decoding: a peer asked for some of its partitions would
+        // otherwise decode every series it holds and drop the others.
+        self.store
+            .scan_where(request, |tags| self.holds(tags), visit)
     }
 }
 
