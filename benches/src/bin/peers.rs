@@ -5,6 +5,8 @@
 //! peers gen --series 10000 --points 180 --seed 1 --end-ms 1800000000000 --out /tmp/ds
 //! # post them over 2 keep-alive connections; prints one JSON line with the timings
 //! peers send --url http://127.0.0.1:7101/api/v1/publish --dir /tmp/ds/atlas
+//! # percentile timers (benches/cluster/query.py) as Atlas bodies t000000.json, ... in /tmp/ds/atlas
+//! peers timers --timers 50 --points 180 --seed 1 --end-ms 1800000000000 --out /tmp/ds/atlas
 //! ```
 
 use std::io::{BufWriter, Read, Write};
@@ -16,6 +18,7 @@ use std::time::Instant;
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 use sextant_benches::peers::Dataset;
+use sextant_benches::timers::Timers;
 
 #[derive(Parser)]
 #[command(about = "Seeded dataset and HTTP sender of the peers benchmark")]
@@ -44,6 +47,27 @@ enum Command {
         #[arg(long, default_value_t = 10_000)]
         batch: usize,
         /// Directory to write `atlas/`, `prometheus/` and `manifest.json` into.
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// Write percentile timers (20 bucket series each) as Atlas bodies `t<n>.json`.
+    Timers {
+        /// Timers.
+        #[arg(long, default_value_t = 50)]
+        timers: usize,
+        /// One-minute values per series.
+        #[arg(long, default_value_t = 180)]
+        points: usize,
+        /// Seed of every count.
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        /// Timestamp of the last value, epoch ms (rounded down to the minute).
+        #[arg(long)]
+        end_ms: i64,
+        /// Datapoints per body.
+        #[arg(long, default_value_t = 10_000)]
+        batch: usize,
+        /// Directory to write the bodies into.
         #[arg(long)]
         out: PathBuf,
     },
@@ -83,6 +107,26 @@ fn main() -> anyhow::Result<()> {
             batch,
             &out,
         ),
+        Command::Timers {
+            timers,
+            points,
+            seed,
+            end_ms,
+            batch,
+            out,
+        } => {
+            let timers = Timers {
+                timers,
+                points,
+                seed,
+                end_ms,
+            };
+            std::fs::create_dir_all(&out).with_context(|| format!("creating {}", out.display()))?;
+            for (n, body) in timers.bodies(batch).enumerate() {
+                write(&out.join(format!("t{n:06}.json")), &body.atlas)?;
+            }
+            Ok(())
+        }
         Command::Send {
             url,
             dir,
