@@ -32,10 +32,12 @@ import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-from processes import CHILDREN, cpu_seconds, free_port, start, stop, stop_all  # noqa: E402
+from processes import cpu_seconds, free_port, start, stop, stop_all  # noqa: E402
+
+# nodes.py sits next to this script, so it is on the path.
+from nodes import get_json, listening, settled, start_nats, start_nodes, wait_for  # noqa: E402
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 PAGE = os.sysconf("SC_PAGE_SIZE")
@@ -48,37 +50,6 @@ def log(msg):
 def rss_bytes(pid):
     with open(f"/proc/{pid}/statm") as f:
         return int(f.read().split()[1]) * PAGE
-
-
-def get_json(url, timeout=10):
-    with urllib.request.urlopen(url, timeout=timeout) as r:
-        return json.load(r)
-
-
-def wait_for(what, check, timeout=120):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            got = check()
-        except OSError:
-            got = None
-        if got:
-            return got
-        time.sleep(0.2)
-    raise RuntimeError(f"timed out waiting for {what}")
-
-
-def listening(logfile, proc):
-    def check():
-        if proc.poll() is not None:
-            raise RuntimeError(f"{logfile} exited: {open(logfile).read()[:3000]}")
-        with open(logfile) as f:
-            for line in f:
-                if line.startswith("sextant listening on "):
-                    return line.split()[-1].strip()
-        return None
-
-    return wait_for(f"{logfile} to listen", check)
 
 
 def run_load(args, urls):
@@ -128,40 +99,20 @@ def single(args, tmp):
 
 
 def cluster(args, tmp):
-    ports = [(free_port(), free_port()) for _ in range(3)]
-    routes = ",".join(f"nats://127.0.0.1:{r}" for _, r in ports)
-    procs = {}
-    for i, (port, route) in enumerate(ports):
-        procs[f"nats{i}"] = start(
-            ["nats-server", "-js", "-a", "127.0.0.1", "-p", str(port), "-n", f"nats{i}",
-             "-sd", os.path.join(tmp, f"nats{i}"), "--cluster_name", "sextant-bench",
-             "--cluster", f"nats://127.0.0.1:{route}", "--routes", routes],
-            os.path.join(tmp, f"nats{i}.log"))
-    nats = ",".join(f"nats://127.0.0.1:{p}" for p, _ in ports)
-    urls = []
-    for i in range(3):
-        logfile = os.path.join(tmp, f"node{i}.log")
-        procs[f"node{i}"] = start(
-            [args.bin, "serve", "--listen", "127.0.0.1:0", "--data-dir",
-             os.path.join(tmp, f"node{i}"), "--step", args.step, "--cluster", nats,
-             "--node-id", f"node{i}", "--cluster-partitions", str(args.partitions),
-             "--cluster-replicas", str(args.replicas), "--cluster-owners", str(args.owners)],
-            logfile)
-    for i in range(3):
-        urls.append(listening(os.path.join(tmp, f"node{i}.log"), procs[f"node{i}"]))
+    procs, nats = start_nats(tmp)
+    nodes, urls = start_nodes(
+        args.bin, tmp, nats, 3,
+        ["--step", args.step, "--cluster-partitions", str(args.partitions),
+         "--cluster-replicas", str(args.replicas), "--cluster-owners", str(args.owners)])
+    procs.update(nodes)
     log(f"cluster nodes at {', '.join(urls)}")
 
-    def settled():
-        owned = 0
-        for u in urls:
-            c = get_json(f"{u}/api/v1/stats")["cluster"]
-            if len(c["members"]) != 3 or c["catchingUp"] != 0 or c["lag"] != 0:
-                return False
-            owned += c["owned"]
-        return owned == args.partitions * args.owners
+    def all_applied():
+        return settled(urls, args.partitions, args.owners)
 
-    wait_for("the cluster to settle", settled)
-    m = measure(procs, args, urls, lambda: wait_for("every owner to apply everything", settled))
+    wait_for("the cluster to settle", all_applied)
+    m = measure(procs, args, urls,
+                lambda: wait_for("every owner to apply everything", all_applied))
     stats = [get_json(f"{u}/api/v1/stats") for u in urls]
     published = [s["cluster"]["published"] for s in stats]
     m["stored"] = sum(p["datapointsAcked"] for p in published)
