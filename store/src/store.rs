@@ -27,7 +27,7 @@ use crate::normalize::{DsType, Normalizer};
 pub use crate::series::DatapointStats;
 use crate::series::{Layout, Series, SeriesData, WriteOutcome};
 
-mod listing;
+mod subsets;
 
 /// Shards of the identity map (a power of two, as dashmap requires).
 const IDENTITY_SHARDS: usize = 256;
@@ -735,45 +735,6 @@ impl Database for Store {
         visit: &mut SeriesVisitor<'_>,
     ) -> Result<(), DatabaseError> {
         self.scan_where(request, |_| true, visit)
-    }
-}
-
-impl Store {
-    /// [`Database::scan`] of only the series whose tags `keep` accepts: the others are
-    /// never decoded (a cluster node asked for some of its partitions skips the rest at
-    /// the cost of a look at their tags). The series limit counts every match, as `scan`.
-    pub fn scan_where(
-        &self,
-        request: &ScanRequest<'_>,
-        keep: impl Fn(&[(&str, &str)]) -> bool,
-        visit: &mut SeriesVisitor<'_>,
-    ) -> Result<(), DatabaseError> {
-        let ids = self.find(request.query);
-        let limit = self.config.max_series_per_query;
-        if ids.len() > limit as u64 {
-            return Err(DatabaseError::TooManySeries {
-                limit,
-                matched: ids.len() as usize,
-            });
-        }
-        let start = request.start - request.start.rem_euclid(self.layout.step);
-        let mut values = vec![f64::NAN; request.len(self.layout.step)];
-        let mut scratch = vec![0.0; self.layout.block_len];
-        for id in &ids {
-            let Some(series) = self.series(id) else {
-                continue;
-            };
-            let tags = series.tag_pairs();
-            if !keep(&tags) {
-                continue;
-            }
-            series
-                .data
-                .lock()
-                .read_into(&self.layout, start, &mut values, &mut scratch);
-            visit(&tags, &values)?;
-        }
-        Ok(())
     }
 }
 
