@@ -18,7 +18,8 @@ side alike, and the ratios come from one run. Latency is the wall time of one
 `GET /api/v1/graph` (format=json) on a kept-alive connection, request sent to last byte
 read, after `--warmup` unmeasured asks per node; CPU per query is utime+stime of the side's
 Sextant processes around each ask. Every node takes samples up to `--max-age-h` old (the
-backfill) and keeps no write-ahead log or checkpoints (`--no-persist`).
+backfill) and keeps no write-ahead log or checkpoints (`--no-persist`); the timing starts
+once every process it started has been idle for 2 s.
 
 Every cluster node's answer is checked against the single node's: the same bytes, or the
 same lines with values equal within a relative 1e-9 (a sum added in another order may differ
@@ -46,7 +47,7 @@ import time
 import urllib.parse
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-from processes import cpu_seconds, start, stop, stop_all  # noqa: E402
+from processes import CHILDREN, cpu_seconds, start, stop, stop_all  # noqa: E402
 
 # nodes.py sits next to this script, so it is on the path.
 from nodes import get_json, listening, settled, start_nats, start_nodes, wait_for  # noqa: E402
@@ -303,6 +304,22 @@ def start_cluster(args, ds, partitions, work, build=None):
     return side
 
 
+def quiesce(idle=0.03, timeout=300):
+    """Waits until the processes started here use under `idle` of a core each (on average:
+    an idle nats-server heartbeats and serves its consumers) for 2 s running, so work left
+    over from loading is not timed."""
+    quiet, deadline = 0, time.monotonic() + timeout
+    idle *= len(CHILDREN)
+    last = sum(cpu_seconds(p.pid) for p in CHILDREN)
+    while quiet < 2 and time.monotonic() < deadline:
+        time.sleep(1)
+        now = sum(cpu_seconds(p.pid) for p in CHILDREN)
+        quiet = quiet + 1 if now - last < idle else 0
+        last = now
+    if quiet < 2:
+        log(f"still busy after {timeout} s; timing anyway")
+
+
 def run_series(args, n, partitions):
     """Loads a single node, a cluster for each of `partitions` and one for each --compare
     build, all kept running, and measures them side by side."""
@@ -319,6 +336,7 @@ def run_series(args, n, partitions):
             log(f"{n} series: cluster, P={args.partitions}, {build}")
             sides.append(start_cluster(args, ds, args.partitions, work, build))
         shutil.rmtree(os.path.dirname(ds["dir"]), ignore_errors=True)
+        quiesce()
         log(f"{n} series: queries, load average {os.getloadavg()}")
         result = measure(args, sides, ds)
         return {"series": n, "timers": ds["timers"], "values": ds["expected"],
