@@ -103,6 +103,27 @@ impl Params {
     }
 }
 
+/// A request's parameters, from its query string and (for a POST form) its body, as
+/// every query endpoint reads them; a malformed one is answered in Prometheus's shape by
+/// the handler.
+struct Parsed(Result<Params, PromError>);
+
+impl<S: Send + Sync> axum::extract::FromRequest<S> for Parsed {
+    type Rejection = Response;
+
+    async fn from_request(req: axum::extract::Request, state: &S) -> Result<Self, Response> {
+        let (method, uri, headers) = (
+            req.method().clone(),
+            req.uri().clone(),
+            req.headers().clone(),
+        );
+        let body = Bytes::from_request(req, state)
+            .await
+            .map_err(IntoResponse::into_response)?;
+        Ok(Parsed(Params::from(&method, &uri, &headers, &body)))
+    }
+}
+
 fn answer(result: Result<Value, PromError>) -> Response {
     match result {
         Ok(data) => (StatusCode::OK, axum::Json(success(data))).into_response(),
@@ -172,16 +193,10 @@ fn answer_evaluated(result: Result<Evaluated, PromError>) -> Response {
 /// An evaluation's data, and what it lacks in a cluster.
 type Evaluated = (Value, Option<sextant_query::Partial>);
 
-async fn query_instant(
-    State(state): State<AppState>,
-    method: Method,
-    uri: Uri,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
+async fn query_instant(State(state): State<AppState>, Parsed(params): Parsed) -> Response {
     let now = state.clock.now_ms();
     let result = async {
-        let p = Params::from(&method, &uri, &headers, &body)?;
+        let p = params?;
         let q = p.required("query")?.to_string();
         let t = p.time("time", now)?;
         run(&state, move |db, lim| {
@@ -193,15 +208,9 @@ async fn query_instant(
     answer_evaluated(result)
 }
 
-async fn query_range(
-    State(state): State<AppState>,
-    method: Method,
-    uri: Uri,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
+async fn query_range(State(state): State<AppState>, Parsed(params): Parsed) -> Response {
     let result = async {
-        let p = Params::from(&method, &uri, &headers, &body)?;
+        let p = params?;
         let q = p.required("query")?.to_string();
         let start = parse_time(p.required("start")?)?;
         let end = parse_time(p.required("end")?)?;
@@ -222,15 +231,9 @@ fn window(state: &AppState, p: &Params) -> Result<(i64, i64), PromError> {
     Ok((p.time("start", now - retention)?, p.time("end", now)?))
 }
 
-async fn series(
-    State(state): State<AppState>,
-    method: Method,
-    uri: Uri,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
+async fn series(State(state): State<AppState>, Parsed(params): Parsed) -> Response {
     let result = async {
-        let p = Params::from(&method, &uri, &headers, &body)?;
+        let p = params?;
         let (start, end) = window(&state, &p)?;
         let matchers = p.all("match[]");
         run(&state, move |db, lim| {
@@ -264,15 +267,9 @@ fn listed<T>(r: Result<T, super::ApiError>) -> Result<T, PromError> {
 
 /// `/labels`: read from the tag index (every series the store holds, so within the
 /// retention; `start`/`end` are accepted and not needed), not by scanning series.
-async fn labels(
-    State(state): State<AppState>,
-    method: Method,
-    uri: Uri,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
+async fn labels(State(state): State<AppState>, Parsed(params): Parsed) -> Response {
     let result = async {
-        let p = Params::from(&method, &uri, &headers, &body)?;
+        let p = params?;
         let queries = match_queries(&p)?;
         let mut names = std::collections::BTreeSet::new();
         let mut partial = None;
