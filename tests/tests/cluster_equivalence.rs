@@ -251,6 +251,10 @@ fn a_cluster_answers_as_one_node() {
             "/prometheus/api/v1/label/node/values?match[]=cpu".to_string(),
             "i-023",
         ),
+        (
+            format!("/prometheus/api/v1/series?match[]=cpu&start={s}&end={e}"),
+            "i-023",
+        ),
     ];
     for (path, holds) in &prom_paths {
         let want = get(&single.at(path));

@@ -560,13 +560,51 @@ impl Database for ClusterDatabase {
         }
     }
 
-    /// Only folds read data in a cluster; a bare scan sees this node's series alone.
+    /// A raw scan (the Prometheus API's series listing and label discovery) is an `:all`
+    /// fold: every partition's owner sends its matching series, at most
+    /// `--max-series-per-query` in all.
     fn scan(
         &self,
         request: &ScanRequest<'_>,
         visit: &mut SeriesVisitor<'_>,
     ) -> Result<(), DatabaseError> {
-        self.store.scan(request, visit)
+        let expr = sextant_query::DataExpr::All {
+            query: request.query.clone(),
+            offset: 0,
+        };
+        let points = request.len(self.store.step());
+        let limit = self.store.config().max_series_per_query;
+        let fold = FoldRequest {
+            expr: &expr,
+            start: request.start,
+            end: request.end,
+            multiple: 1,
+            points,
+            held: 0..points,
+            max_lines: limit,
+            deadline: None,
+            coverage: None,
+        };
+        match self.fold(&fold) {
+            Some(Ok(Folded::Lines { lines, over })) => {
+                if over > 0 {
+                    return Err(DatabaseError::TooManySeries {
+                        limit,
+                        matched: lines.len() + over,
+                    });
+                }
+                for (tags, values) in &lines {
+                    let pairs: Vec<(&str, &str)> =
+                        tags.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+                    visit(&pairs, values)?;
+                }
+                Ok(())
+            }
+            Some(Err(e)) => Err(e),
+            _ => Err(DatabaseError::Storage(
+                "a scan across partitions did not answer with lines".into(),
+            )),
+        }
     }
 
     fn fold(&self, request: &FoldRequest<'_>) -> Option<Result<Folded, DatabaseError>> {
