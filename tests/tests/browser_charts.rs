@@ -121,8 +121,11 @@ fn drag_zooms_and_updates_the_range_and_share_link() {
         url.as_str().is_some_and(|u| u.contains(&format!("s={s}"))),
         "{url}"
     );
-    let status = b.eval("document.getElementById('chart-status').textContent");
-    assert_eq!(status, json!("refresh paused while zoomed"));
+    // Set once the redraw has also refreshed the data table: waited for, not raced.
+    b.wait(
+        "refresh paused while zoomed",
+        "document.getElementById('chart-status').textContent === 'refresh paused while zoomed'",
+    );
     // Zoom out returns to a live range.
     b.click("document.getElementById('zoom-out')");
     b.wait(
